@@ -1,0 +1,732 @@
+//! ward-detect: a Sigma detection engine.
+//!
+//! Main types:
+//! * [`Engine`] — compiled, immutable, `Send + Sync` rule set; built by
+//!   [`Engine::load_dir`] or [`Engine::from_sources`], which return a
+//!   [`LoadReport`] holding the engine and every [`RuleLoadError`] (rules are
+//!   refused loudly, never silently dropped).
+//! * [`Engine::evaluate`] — match one JSON event (flat Sigma names,
+//!   evtx_dump `Event.System/EventData`, or Winlogbeat/ECS) against the
+//!   rules of its logsource, returning [`Detection`]s.
+//! * [`EngineConfig`] — routing on/off, the logsource mapping
+//!   ([`LogsourceConfig`]) and `expand` placeholders.
+//!
+//! ```
+//! use ward_detect::{Engine, EngineConfig, Level};
+//! let rule = r#"
+//! title: Whoami
+//! id: 11111111-2222-3333-4444-555555555555
+//! logsource: {product: windows, category: process_creation}
+//! detection:
+//!   sel: {Image|endswith: '\whoami.exe'}
+//!   condition: sel
+//! level: high
+//! "#;
+//! let report = Engine::from_sources(&[("whoami.yml".into(), rule.into())], &EngineConfig::default());
+//! assert!(report.errors.is_empty());
+//! let ev = serde_json::json!({"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1,
+//!                             "Image": "C:\\Windows\\System32\\WHOAMI.EXE"});
+//! let hits = report.engine.evaluate(&ev);
+//! assert_eq!(hits[0].level, Level::High);
+//! ```
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub mod condition;
+pub mod event;
+pub mod pattern;
+pub mod routing;
+pub mod rule;
+pub mod timeparts;
+pub mod yaml;
+
+pub use routing::{Logsource, LogsourceConfig};
+use rule::{CompiledRule, Cond, FieldCond, FieldKind, FieldTable, RefMode, Selection};
+
+/// Severity of a rule, in Sigma's order.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        })
+    }
+}
+
+/// One field that took part in a match, with the event's value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MatchedField {
+    pub field: String,
+    pub value: String,
+}
+
+/// A rule that matched an event.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Detection {
+    pub rule_id: String,
+    pub title: String,
+    /// The rule's author (the Detection Rule License requires it be kept).
+    pub author: Option<String>,
+    pub level: Level,
+    /// Tags as written in the rule (ATT&CK tags are `attack.*`).
+    pub tags: Vec<String>,
+    pub matched_fields: Vec<MatchedField>,
+}
+
+/// A rule that could not be loaded: where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+pub struct RuleLoadError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    /// Stable code (e.g. `unknown-modifier`, `bad-condition`).
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for RuleLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(
+                f,
+                "{}:{}: [{}] {}",
+                self.file.display(),
+                l,
+                self.code,
+                self.message
+            ),
+            None => write!(
+                f,
+                "{}: [{}] {}",
+                self.file.display(),
+                self.code,
+                self.message
+            ),
+        }
+    }
+}
+
+/// How an [`Engine`] is built.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Route events to the rules of their logsource (on by default). Off,
+    /// every rule sees every event.
+    pub routing: bool,
+    /// The logsource mapping; the shipped default when `None`.
+    pub logsources: Option<LogsourceConfig>,
+    /// Values for `%name%` placeholders of the `expand` modifier.
+    pub placeholders: HashMap<String, Vec<String>>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            routing: true,
+            logsources: None,
+            placeholders: HashMap::new(),
+        }
+    }
+}
+
+/// The result of loading rules: the engine plus every refusal.
+#[derive(Debug)]
+pub struct LoadReport {
+    pub engine: Engine,
+    pub errors: Vec<RuleLoadError>,
+    /// Number of rules loaded.
+    pub loaded: usize,
+}
+
+/// A compiled rule set. Immutable after build; share it with `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Vec<CompiledRule>,
+    fields: FieldTable,
+    lower_ids: HashMap<String, u32>,
+    routing: bool,
+    logsources: LogsourceConfig,
+    /// For each configured source, the rules that accept it.
+    rules_by_source: Vec<Vec<u32>>,
+    /// Rules with no logsource at all: they see every event.
+    unrestricted: Vec<u32>,
+    /// Rules no configured source reaches (only events naming their
+    /// logsource explicitly reach them).
+    unrouted: Vec<u32>,
+    /// Per source: (Sigma field id, event field id) aliases.
+    source_aliases: Vec<Vec<(u32, u32)>>,
+    global_aliases: Vec<(u32, Vec<u32>)>,
+}
+
+fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleLoadError>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(RuleLoadError {
+                file: dir.to_path_buf(),
+                line: None,
+                code: "io",
+                message: format!("cannot read directory: {e}"),
+            });
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            collect_rule_files(&p, out, errors);
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+            out.push(p);
+        }
+    }
+}
+
+impl Engine {
+    /// Load every `*.yml` / `*.yaml` under `dir` (recursively), or the one
+    /// file `dir` names.
+    pub fn load_dir(dir: &Path, cfg: &EngineConfig) -> LoadReport {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        if dir.is_file() {
+            files.push(dir.to_path_buf());
+        } else {
+            collect_rule_files(dir, &mut files, &mut errors);
+        }
+        let mut sources = Vec::with_capacity(files.len());
+        for f in files {
+            match std::fs::read_to_string(&f) {
+                Ok(t) => sources.push((f.display().to_string(), t)),
+                Err(e) => errors.push(RuleLoadError {
+                    file: f,
+                    line: None,
+                    code: "io",
+                    message: format!("cannot read file: {e}"),
+                }),
+            }
+        }
+        let mut report = Self::from_sources(&sources, cfg);
+        errors.append(&mut report.errors);
+        report.errors = errors;
+        report
+    }
+
+    /// Load rules from `(name, yaml text)` pairs (e.g. rules embedded in the
+    /// binary).
+    pub fn from_sources(sources: &[(String, String)], cfg: &EngineConfig) -> LoadReport {
+        let mut fields = FieldTable::default();
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
+        for (name, text) in sources {
+            let file = PathBuf::from(name);
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| name.clone());
+            let docs = match yaml::parse_documents(text) {
+                Ok(d) => d,
+                Err(e) => {
+                    errors.push(RuleLoadError {
+                        file,
+                        line: Some(e.line),
+                        code: "yaml-syntax",
+                        message: e.message,
+                    });
+                    continue;
+                }
+            };
+            for (i, doc) in docs.iter().enumerate() {
+                let fallback = if docs.len() > 1 {
+                    format!("{stem}#{i}")
+                } else {
+                    stem.clone()
+                };
+                match compile_document(doc, &fallback, &mut fields, cfg) {
+                    Ok(r) => {
+                        if let Some(prev) = seen_ids.get(&r.meta.id) {
+                            errors.push(RuleLoadError {
+                                file: file.clone(),
+                                line: doc.get("id").map(|n| n.line),
+                                code: "duplicate-id",
+                                message: format!(
+                                    "rule id {} is already used by {}",
+                                    r.meta.id,
+                                    prev.display()
+                                ),
+                            });
+                            continue;
+                        }
+                        seen_ids.insert(r.meta.id.clone(), file.clone());
+                        rules.push(r);
+                    }
+                    Err(e) => errors.push(RuleLoadError {
+                        file: file.clone(),
+                        line: if e.line == 0 { None } else { Some(e.line) },
+                        code: e.code,
+                        message: e.message,
+                    }),
+                }
+            }
+        }
+        let loaded = rules.len();
+        let engine = Engine::build(rules, fields, cfg);
+        LoadReport {
+            engine,
+            errors,
+            loaded,
+        }
+    }
+
+    fn build(rules: Vec<CompiledRule>, mut fields: FieldTable, cfg: &EngineConfig) -> Engine {
+        let logsources = cfg.logsources.clone().unwrap_or_default();
+        let mut rules_by_source = vec![Vec::new(); logsources.sources.len()];
+        let mut unrestricted = Vec::new();
+        let mut unrouted = Vec::new();
+        for (ri, r) in rules.iter().enumerate() {
+            let ls = &r.meta.logsource;
+            if ls.is_empty() {
+                unrestricted.push(ri as u32);
+                continue;
+            }
+            let mut any = false;
+            for (si, s) in logsources.sources.iter().enumerate() {
+                if ls.accepts(&s.logsource) {
+                    rules_by_source[si].push(ri as u32);
+                    any = true;
+                }
+            }
+            if !any {
+                unrouted.push(ri as u32);
+            }
+        }
+        let source_aliases = logsources
+            .sources
+            .iter()
+            .map(|s| {
+                s.fields
+                    .iter()
+                    .map(|(sigma, theirs)| (fields.intern(sigma), fields.intern(theirs)))
+                    .collect()
+            })
+            .collect();
+        let global_aliases = logsources
+            .field_aliases
+            .iter()
+            .map(|(sigma, alts)| {
+                (
+                    fields.intern(sigma),
+                    alts.iter().map(|a| fields.intern(a)).collect(),
+                )
+            })
+            .collect();
+        let lower_ids = fields
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_lowercase(), i as u32))
+            .collect();
+        Engine {
+            rules,
+            fields,
+            lower_ids,
+            routing: cfg.routing,
+            logsources,
+            rules_by_source,
+            unrestricted,
+            unrouted,
+            source_aliases,
+            global_aliases,
+        }
+    }
+
+    /// Number of loaded rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Ids of the rules whose logsource no configured source reaches; they
+    /// only see events that name their logsource explicitly
+    /// (`logsource.product` / `.service` / `.category` fields).
+    pub fn unrouted_rules(&self) -> Vec<&str> {
+        self.unrouted
+            .iter()
+            .map(|&i| self.rules[i as usize].meta.id.as_str())
+            .collect()
+    }
+
+    /// Match one event against the stateless rules of its logsource.
+    pub fn evaluate(&self, event: &Value) -> Vec<Detection> {
+        let flat = event::flatten(event);
+        let mut sources = Vec::new();
+        if self.routing {
+            self.logsources.route(&flat, &mut sources);
+        }
+        let ctx = Ctx::new(self, flat, &sources);
+        let mut out = Vec::new();
+        let mut visit = |ri: u32| {
+            let rule = &self.rules[ri as usize];
+            if ctx.rule_matches(rule) {
+                out.push(ctx.detection(rule));
+            }
+        };
+        if !self.routing {
+            for ri in 0..self.rules.len() as u32 {
+                visit(ri);
+            }
+            return out;
+        }
+        let mut candidates: Vec<u32> = self.unrestricted.clone();
+        for &s in &sources {
+            candidates.extend_from_slice(&self.rules_by_source[s]);
+        }
+        if let Some(hint) = explicit_logsource(&ctx.flat) {
+            for (ri, r) in self.rules.iter().enumerate() {
+                if !r.meta.logsource.is_empty() && r.meta.logsource.accepts(&hint) {
+                    candidates.push(ri as u32);
+                }
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        for ri in candidates {
+            visit(ri);
+        }
+        out
+    }
+}
+
+/// The logsource an event names itself, if any.
+fn explicit_logsource(flat: &event::Flat<'_>) -> Option<Logsource> {
+    let get = |k: &str| flat.get(k).and_then(Value::as_str).map(str::to_string);
+    let ls = Logsource {
+        product: get("logsource.product"),
+        service: get("logsource.service"),
+        category: get("logsource.category"),
+    };
+    if ls.is_empty() {
+        None
+    } else {
+        Some(ls)
+    }
+}
+
+fn compile_document(
+    doc: &yaml::Node,
+    fallback_id: &str,
+    fields: &mut FieldTable,
+    cfg: &EngineConfig,
+) -> Result<CompiledRule, rule::CompileError> {
+    if doc.as_map().is_none() {
+        return Err(rule::cerr(
+            doc.line,
+            "not-a-rule",
+            "document is not a mapping",
+        ));
+    }
+    if doc.get("correlation").is_some() {
+        return Err(rule::cerr(
+            doc.line,
+            "correlation-unsupported",
+            "correlation rules are not supported by this engine version",
+        ));
+    }
+    if doc.get("filter").is_some() {
+        return Err(rule::cerr(
+            doc.line,
+            "filter-unsupported",
+            "Sigma meta filters are not supported by this engine version",
+        ));
+    }
+    if let Some(a) = doc.get("action") {
+        return Err(rule::cerr(
+            a.line,
+            "rule-collection",
+            "legacy rule collections (action: global/reset/repeat) are not supported",
+        ));
+    }
+    rule::compile_rule(doc, fallback_id, fields, &cfg.placeholders)
+}
+
+/// Text forms of one event field, original and case-folded.
+struct Texts<'a> {
+    orig: Vec<Cow<'a, str>>,
+    lower: Vec<String>,
+}
+
+/// Per-event evaluation state.
+struct Ctx<'e, 'a> {
+    engine: &'e Engine,
+    flat: event::Flat<'a>,
+    /// Field id → index + 1 into `flat.fields` (0 = absent).
+    slots: Vec<u32>,
+    texts: Vec<OnceCell<Texts<'a>>>,
+}
+
+impl<'e, 'a> Ctx<'e, 'a> {
+    fn new(engine: &'e Engine, flat: event::Flat<'a>, sources: &[usize]) -> Self {
+        let mut slots = vec![0u32; engine.fields.names.len()];
+        for (i, (name, _)) in flat.fields.iter().enumerate() {
+            // Exact name first, then case-insensitively; Windows Defender
+            // and others write "Threat Name" where Sigma says ThreatName.
+            let id = engine
+                .fields
+                .ids
+                .get(name.as_ref())
+                .or_else(|| engine.lower_ids.get(&name.to_lowercase()))
+                .or_else(|| {
+                    if name.contains(' ') {
+                        engine.lower_ids.get(&name.replace(' ', "").to_lowercase())
+                    } else {
+                        None
+                    }
+                });
+            if let Some(&id) = id {
+                if slots[id as usize] == 0 {
+                    slots[id as usize] = i as u32 + 1;
+                }
+            }
+        }
+        for &s in sources {
+            for &(sigma, theirs) in &engine.source_aliases[s] {
+                if slots[sigma as usize] == 0 {
+                    slots[sigma as usize] = slots[theirs as usize];
+                }
+            }
+        }
+        for (sigma, alts) in &engine.global_aliases {
+            if slots[*sigma as usize] == 0 {
+                if let Some(&a) = alts.iter().find(|&&a| slots[a as usize] != 0) {
+                    slots[*sigma as usize] = slots[a as usize];
+                }
+            }
+        }
+        let texts = (0..flat.fields.len()).map(|_| OnceCell::new()).collect();
+        Ctx {
+            engine,
+            flat,
+            slots,
+            texts,
+        }
+    }
+
+    fn value(&self, field: u32) -> Option<&'a Value> {
+        let s = self.slots[field as usize];
+        if s == 0 {
+            None
+        } else {
+            Some(self.flat.fields[s as usize - 1].1)
+        }
+    }
+
+    fn texts_at(&self, idx: usize) -> &Texts<'a> {
+        self.texts[idx].get_or_init(|| {
+            let orig = event::texts(self.flat.fields[idx].1);
+            let lower = orig.iter().map(|s| s.to_lowercase()).collect();
+            Texts { orig, lower }
+        })
+    }
+
+    fn field_texts(&self, field: u32) -> Option<&Texts<'a>> {
+        let s = self.slots[field as usize];
+        if s == 0 {
+            None
+        } else {
+            Some(self.texts_at(s as usize - 1))
+        }
+    }
+
+    fn rule_matches(&self, rule: &CompiledRule) -> bool {
+        let mut memo = vec![None; rule.selections.len()];
+        self.eval(rule, &rule.cond, &mut memo)
+    }
+
+    fn eval(&self, rule: &CompiledRule, c: &Cond, memo: &mut Vec<Option<bool>>) -> bool {
+        match c {
+            Cond::Sel(i) => self.sel(rule, *i, memo),
+            Cond::Not(inner) => !self.eval(rule, inner, memo),
+            Cond::And(v) => v.iter().all(|x| self.eval(rule, x, memo)),
+            Cond::Or(v) => v.iter().any(|x| self.eval(rule, x, memo)),
+            Cond::AtLeast(n, v) => {
+                let mut count = 0;
+                for &i in v {
+                    if self.sel(rule, i, memo) {
+                        count += 1;
+                        if count >= *n {
+                            return true;
+                        }
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    fn sel(&self, rule: &CompiledRule, i: usize, memo: &mut [Option<bool>]) -> bool {
+        if let Some(b) = memo[i] {
+            return b;
+        }
+        let b = self.selection(&rule.selections[i]).is_some();
+        memo[i] = Some(b);
+        b
+    }
+
+    /// Some(index of the matching map) when the selection matches.
+    fn selection(&self, s: &Selection) -> Option<usize> {
+        match s {
+            Selection::Maps(maps) => maps
+                .iter()
+                .position(|m| m.iter().all(|fc| self.field_cond(fc))),
+            Selection::Keywords { values, all } => self.keywords(values, *all).then_some(0),
+        }
+    }
+
+    fn keywords(&self, values: &[Vec<pattern::ValueTest>], all: bool) -> bool {
+        let hit = |tests: &Vec<pattern::ValueTest>| {
+            (0..self.flat.fields.len()).any(|idx| {
+                let t = self.texts_at(idx);
+                t.orig
+                    .iter()
+                    .zip(&t.lower)
+                    .any(|(o, l)| tests.iter().any(|vt| vt.is_match(o, l)))
+            })
+        };
+        if all {
+            values.iter().all(hit)
+        } else {
+            values.iter().any(hit)
+        }
+    }
+
+    fn field_cond(&self, fc: &FieldCond) -> bool {
+        let r = match &fc.kind {
+            FieldKind::Keywords { values, all } => self.keywords(values, *all),
+            FieldKind::Null => self.value(fc.field).is_none_or(Value::is_null),
+            FieldKind::Exists(want) => self.value(fc.field).is_some_and(|v| !v.is_null()) == *want,
+            FieldKind::Values { values, all } => match self.field_texts(fc.field) {
+                None => false,
+                Some(t) => {
+                    let hit = |tests: &Vec<pattern::ValueTest>| {
+                        t.orig
+                            .iter()
+                            .zip(&t.lower)
+                            .any(|(o, l)| tests.iter().any(|vt| vt.is_match(o, l)))
+                    };
+                    if *all {
+                        values.iter().all(hit)
+                    } else {
+                        values.iter().any(hit)
+                    }
+                }
+            },
+            FieldKind::FieldRef {
+                others,
+                mode,
+                cased,
+                all,
+            } => match self.field_texts(fc.field) {
+                None => false,
+                Some(t) => {
+                    let hit = |other: &u32| {
+                        let Some(o) = self.field_texts(*other) else {
+                            return false;
+                        };
+                        let (mine, theirs) = if *cased {
+                            (
+                                &t.orig.iter().map(|c| c.as_ref()).collect::<Vec<_>>(),
+                                o.orig.iter().map(|c| c.as_ref()).collect::<Vec<_>>(),
+                            )
+                        } else {
+                            (
+                                &t.lower.iter().map(String::as_str).collect::<Vec<_>>(),
+                                o.lower.iter().map(String::as_str).collect::<Vec<_>>(),
+                            )
+                        };
+                        mine.iter().any(|m| {
+                            theirs.iter().any(|x| match mode {
+                                RefMode::Equal => m == x,
+                                RefMode::Prefix => m.starts_with(x),
+                                RefMode::Suffix => m.ends_with(x),
+                                RefMode::Contains => m.contains(x),
+                            })
+                        })
+                    };
+                    if *all {
+                        others.iter().all(hit)
+                    } else {
+                        others.iter().any(hit)
+                    }
+                }
+            },
+        };
+        r != fc.negate
+    }
+
+    fn detection(&self, rule: &CompiledRule) -> Detection {
+        let mut matched = Vec::new();
+        for &si in &rule.positive {
+            let Selection::Maps(maps) = &rule.selections[si] else {
+                continue;
+            };
+            let Some(mi) = self.selection(&rule.selections[si]) else {
+                continue;
+            };
+            for fc in &maps[mi] {
+                if fc.negate
+                    || matches!(
+                        fc.kind,
+                        FieldKind::Null | FieldKind::Exists(false) | FieldKind::Keywords { .. }
+                    )
+                {
+                    continue;
+                }
+                if let Some(t) = self.field_texts(fc.field) {
+                    let name = &self.engine.fields.names[fc.field as usize];
+                    if matched.iter().any(|m: &MatchedField| &m.field == name) {
+                        continue;
+                    }
+                    matched.push(MatchedField {
+                        field: name.clone(),
+                        value: t.orig.join(", "),
+                    });
+                }
+            }
+        }
+        Detection {
+            rule_id: rule.meta.id.clone(),
+            title: rule.meta.title.clone(),
+            author: rule.meta.author.clone(),
+            level: rule.meta.level,
+            tags: rule.meta.tags.clone(),
+            matched_fields: matched,
+        }
+    }
+}
+
+/// Check every rule under `dir` (or the one file): the refusals, empty when
+/// all load. Used by `ward rules check`.
+pub fn check_dir(dir: &Path) -> Vec<RuleLoadError> {
+    Engine::load_dir(dir, &EngineConfig::default()).errors
+}
+
+#[cfg(test)]
+mod tests;
