@@ -1,0 +1,40 @@
+//! The versioned HTTP API under `/api/v1`. Everything the CLI and the web page do goes through
+//! these routes.
+
+pub mod events;
+pub mod incidents;
+pub mod members;
+pub mod openapi;
+pub mod status;
+
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/events", post(events::post_events))
+        .route(
+            "/api/v1/organisations",
+            get(members::list_orgs).post(members::create_org),
+        )
+        .route("/api/v1/organisations/{ods}", get(members::get_org))
+        .route(
+            "/api/v1/organisations/{ods}/keys",
+            get(members::list_keys).post(members::create_key),
+        )
+        .route("/api/v1/keys/{id}", delete(members::revoke_key))
+        .route(
+            "/api/v1/organisations/{ods}/contacts",
+            get(members::list_contacts).post(members::create_contact),
+        )
+        .route("/api/v1/contacts/{id}", delete(members::delete_contact))
+        .route("/api/v1/users", get(members::list_users).post(members::create_user))
+        .route("/api/v1/detections", get(incidents::list_detections))
+        .route("/api/v1/incidents", get(incidents::list_incidents))
+        .route("/api/v1/incidents/{id}", get(incidents::get_incident))
+        .route("/api/v1/notifications", get(incidents::list_notifications))
+        .route("/api/v1/status", get(status::status))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+}

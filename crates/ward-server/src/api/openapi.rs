@@ -1,0 +1,53 @@
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{events, incidents, members, status};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An organisation API key (wk_…) for member systems, or a personal token (wu_…)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ward API", description = "National security monitoring and alerting for a federation of health and care organisations.", license(name = "Apache-2.0 OR MIT")),
+    paths(
+        events::post_events,
+        members::list_orgs, members::create_org, members::get_org,
+        members::create_key, members::list_keys, members::revoke_key,
+        members::create_contact, members::list_contacts, members::delete_contact,
+        members::create_user, members::list_users,
+        incidents::list_detections, incidents::list_incidents, incidents::get_incident,
+        incidents::list_notifications,
+        status::status,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "events", description = "Sending telemetry"),
+        (name = "members", description = "Organisations, keys, contacts and users"),
+        (name = "incidents", description = "Detections, incidents and notifications"),
+        (name = "status", description = "The pipeline"),
+    )
+)]
+pub struct ApiDoc;
+
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,250 @@
+//! The detection consumer: reads committed events from the log, runs the rules, and commits
+//! detections, incidents, outbox messages and its own offset in one transaction.
+//!
+//! Because the offset moves in the same transaction as everything it caused, a crash at any
+//! point replays exactly the uncommitted events: nothing is lost and no incident is opened
+//! twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{watch, Notify};
+use ward_alerting::{IncidentGrouper, RuleHit};
+use ward_detect::Engine;
+use ward_eventlog::{EventLog, LogReader, LogRecord};
+use ward_model::clock::now_ms;
+use ward_storage::Store;
+use ward_telemetry::Registry;
+
+pub const DETECTION_CONSUMER: &str = "detection";
+
+pub struct DetectionConsumer {
+    pub store: Store,
+    pub log: Arc<dyn EventLog>,
+    pub engine: Arc<Engine>,
+    pub grouper: IncidentGrouper,
+    pub batch_events: usize,
+    pub dispatcher_wake: Arc<Notify>,
+    pub registry: Arc<Registry>,
+}
+
+/// The host an event is about, from whichever layout it uses.
+pub fn event_host(event: &Value) -> Option<String> {
+    let candidates: [&[&str]; 8] = [
+        &["Computer"],
+        &["Event", "System", "Computer"],
+        &["winlog", "computer_name"],
+        &["host", "name"],
+        &["host", "hostname"],
+        &["hostname"],
+        &["host"],
+        &["src_ip"],
+    ];
+    candidates.iter().find_map(|path| {
+        let mut v = event;
+        for key in *path {
+            v = v.get(key)?;
+        }
+        v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+    })
+}
+
+/// Runs the rules over a batch on all cores. CPU-bound: call it off the async runtime.
+fn evaluate(engine: &Engine, records: &[LogRecord], errors: &ward_telemetry::Counter) -> Vec<RuleHit> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let chunk = records.len().div_ceil(threads).max(256);
+    let run = |part: &[LogRecord]| -> Vec<RuleHit> {
+        let mut hits = Vec::new();
+        for rec in part {
+            let event: Value = match serde_json::from_slice(&rec.payload) {
+                Ok(v) => v,
+                Err(e) => {
+                    // Ingest checked every line, so this means the log holds something it
+                    // should not: count it loudly rather than stop detection for everyone.
+                    tracing::error!(offset = rec.offset, error = %e, "stored event is not JSON");
+                    errors.inc();
+                    continue;
+                }
+            };
+            let detections = engine.evaluate(&event);
+            if detections.is_empty() {
+                continue;
+            }
+            let host = event_host(&event);
+            let event_json = String::from_utf8_lossy(&rec.payload).into_owned();
+            for d in detections {
+                let matched: serde_json::Map<String, Value> = d
+                    .matched_fields
+                    .iter()
+                    .map(|m| (m.field.clone(), Value::String(m.value.clone())))
+                    .collect();
+                hits.push(RuleHit {
+                    event_offset: rec.offset,
+                    org: rec.org.clone(),
+                    received_at_ms: rec.received_at_ms,
+                    host: host.clone(),
+                    event_json: event_json.clone(),
+                    rule_id: d.rule_id,
+                    rule_title: d.title,
+                    rule_author: d.author,
+                    level: level_of(d.level),
+                    tags: d.tags,
+                    matched_fields: Value::Object(matched),
+                });
+            }
+        }
+        hits
+    };
+    if records.len() <= chunk {
+        return run(records);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = records.chunks(chunk).map(|part| s.spawn(move || run(part))).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn level_of(level: ward_detect::Level) -> ward_model::Level {
+    match level {
+        ward_detect::Level::Informational => ward_model::Level::Informational,
+        ward_detect::Level::Low => ward_model::Level::Low,
+        ward_detect::Level::Medium => ward_model::Level::Medium,
+        ward_detect::Level::High => ward_model::Level::High,
+        ward_detect::Level::Critical => ward_model::Level::Critical,
+    }
+}
+
+impl DetectionConsumer {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let events = self.registry.counter(
+            "ward_detection_events_total",
+            "Events evaluated by the detection consumer",
+            &[],
+        );
+        let hits_total = self.registry.counter(
+            "ward_detection_hits_total",
+            "Rule matches recorded as detections",
+            &[],
+        );
+        let bad_events = self.registry.counter(
+            "ward_detection_events_dropped_total",
+            "Stored events detection could not read",
+            &[("reason", "not_json")],
+        );
+        let start = match self.store.consumer_offset(DETECTION_CONSUMER).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "detection cannot read its offset; not starting");
+                return;
+            }
+        };
+        tracing::info!(offset = start, rules = self.engine.rule_count(), "detection consumer starting");
+        let mut reader: Option<Box<dyn LogReader>> = match self.log.reader(start) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "detection cannot open the event log");
+                return;
+            }
+        };
+        let mut committed = self.log.subscribe();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let Some(mut r) = reader.take() else { return };
+            let batch_events = self.batch_events;
+            let engine = self.engine.clone();
+            let bad = bad_events.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let batch = r.read_batch(batch_events);
+                let hits = match &batch {
+                    Ok(records) => evaluate(&engine, records, &bad),
+                    Err(_) => Vec::new(),
+                };
+                (r, batch, hits)
+            })
+            .await;
+            let (r, batch, hits) = match read {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::error!(error = %e, "detection worker panicked; stopping detection");
+                    return;
+                }
+            };
+            let next_offset = r.position();
+            reader = Some(r);
+            let records = match batch {
+                Ok(records) => records,
+                Err(e) => {
+                    tracing::error!(error = %e, "detection cannot read the log; retrying in 5 s");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            if records.is_empty() {
+                tokio::select! {
+                    _ = committed.changed() => {}
+                    _ = shutdown.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                continue;
+            }
+            match self.commit(&hits, next_offset).await {
+                Ok(queued) => {
+                    events.add(records.len() as u64);
+                    hits_total.add(hits.len() as u64);
+                    if queued > 0 {
+                        self.dispatcher_wake.notify_one();
+                    }
+                }
+                Err(e) => {
+                    // Nothing of the batch was committed: read it again from the stored offset.
+                    tracing::error!(error = %e, "detection commit failed; retrying the batch");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    match self.store.consumer_offset(DETECTION_CONSUMER).await {
+                        Ok(offset) => match self.log.reader(offset) {
+                            Ok(r) => reader = Some(r),
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot reopen the event log");
+                                return;
+                            }
+                        },
+                        Err(e) => tracing::error!(error = %e, "cannot read the detection offset"),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn commit(&self, hits: &[RuleHit], next_offset: u64) -> Result<usize, ward_alerting::AlertingError> {
+        let mut tx = self.store.begin_detection_tx().await?;
+        let now = now_ms();
+        let mut queued = 0;
+        for hit in hits {
+            queued += self.grouper.apply(&mut tx, hit, now).await?.messages_queued;
+        }
+        tx.set_consumer_offset(DETECTION_CONSUMER, next_offset, now).await?;
+        tx.commit().await?;
+        Ok(queued)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn host_comes_from_any_layout() {
+        assert_eq!(event_host(&json!({"Computer": "a"})).as_deref(), Some("a"));
+        assert_eq!(event_host(&json!({"Event": {"System": {"Computer": "b"}}})).as_deref(), Some("b"));
+        assert_eq!(event_host(&json!({"winlog": {"computer_name": "c"}})).as_deref(), Some("c"));
+        assert_eq!(event_host(&json!({"host": {"name": "d"}})).as_deref(), Some("d"));
+        assert_eq!(event_host(&json!({"src_ip": "10.0.0.1"})).as_deref(), Some("10.0.0.1"));
+        assert_eq!(event_host(&json!({"x": 1})), None);
+    }
+}
