@@ -142,32 +142,56 @@ impl IncidentGrouper {
             } else {
                 let orgs = tx.orgs_with_local(&hit.rule_id, national_since).await?;
                 if orgs.len() >= p.national_min_orgs {
-                    let title = format!("National: {} at {} organisations", hit.rule_title, orgs.len());
-                    let national = tx
-                        .insert_incident(&NewIncident {
-                            scope: IncidentScope::National.as_str(),
-                            rule_id: &hit.rule_id,
-                            title: &title,
-                            severity: severity.as_i64(),
-                            org_code: None,
-                            host: None,
-                            parent_id: None,
-                            at: now,
-                        })
-                        .await?;
-                    out.opened_national = true;
+                    let national = match tx
+                        .find_overlapping_national(&orgs, national_since, p.national_min_orgs)
+                        .await?
+                    {
+                        // The outbreak already has a national incident under another rule:
+                        // this rule joins it, and only organisations new to it are told.
+                        Some(existing) => {
+                            tx.add_incident_rule(existing, &hit.rule_id).await?;
+                            tx.raise_severity(existing, severity.as_i64()).await?;
+                            for org in &orgs {
+                                tx.link_locals(existing, &hit.rule_id, org, now - p.local_window_ms)
+                                    .await?;
+                                if tx.add_incident_org(existing, org, now).await? {
+                                    out.messages_queued += self
+                                        .announce(tx, existing, org, Announcement::joined(hit, severity))
+                                        .await?;
+                                }
+                            }
+                            existing
+                        }
+                        None => {
+                            let title = format!("National outbreak: {}", hit.rule_title);
+                            let national = tx
+                                .insert_incident(&NewIncident {
+                                    scope: IncidentScope::National.as_str(),
+                                    rule_id: &hit.rule_id,
+                                    title: &title,
+                                    severity: severity.as_i64(),
+                                    org_code: None,
+                                    host: None,
+                                    parent_id: None,
+                                    at: now,
+                                })
+                                .await?;
+                            tx.add_incident_rule(national, &hit.rule_id).await?;
+                            out.opened_national = true;
+                            for org in &orgs {
+                                tx.link_locals(national, &hit.rule_id, org, now - p.local_window_ms)
+                                    .await?;
+                                tx.add_incident_org(national, org, now).await?;
+                            }
+                            for org in &orgs {
+                                out.messages_queued += self
+                                    .announce(tx, national, org, Announcement::national(hit, severity, &orgs))
+                                    .await?;
+                            }
+                            national
+                        }
+                    };
                     parent = Some(national);
-                    for org in &orgs {
-                        tx.link_locals(national, &hit.rule_id, org, now - p.local_window_ms)
-                            .await?;
-                        tx.add_incident_org(national, org, now).await?;
-                    }
-                    // The national incident's own detection count starts with this one.
-                    for org in &orgs {
-                        out.messages_queued += self
-                            .announce(tx, national, org, Announcement::national(hit, severity, &orgs))
-                            .await?;
-                    }
                 }
             }
         }

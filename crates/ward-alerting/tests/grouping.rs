@@ -103,6 +103,22 @@ async fn grouping_scenario(store: Store) {
     assert_eq!(fourth.national_incident, Some(national));
     assert!(!fourth.opened_national);
     assert_eq!(fourth.messages_queued, 2);
+    // A second rule firing at the same organisations is the same outbreak: it joins the
+    // national incident, and nobody is told twice.
+    for (i, org) in ["RJ1", "RX2", "RY3"].iter().enumerate() {
+        let mut h = hit(org, "pc1", 100 + i as u64);
+        h.rule_id = "shadow-copies".into();
+        h.rule_title = "Volume Shadow Copies Deleted".into();
+        h.level = Level::High;
+        let out = apply(&store, &g, h, t0 + 5100 + i as i64).await;
+        if i < 2 {
+            assert!(out.national_incident.is_none());
+        } else {
+            assert_eq!(out.national_incident, Some(national), "merged into the outbreak");
+            assert!(!out.opened_national);
+            assert_eq!(out.messages_queued, 0);
+        }
+    }
     // Outside the national window a new national incident would be needed.
     let later = apply(&store, &g, hit("RJ1", "pc1", 6), t0 + 5000 + 3_600_000).await;
     assert!(later.opened_local);
@@ -111,16 +127,18 @@ async fn grouping_scenario(store: Store) {
     assert_eq!(nationals.len(), 1);
     assert_eq!(nationals[0].organisations, vec!["RJ1", "RX2", "RY3", "RZ4"]);
     assert_eq!(nationals[0].severity, 4);
+    assert_eq!(nationals[0].rules, vec!["shadow-copies", "wannacry"]);
     let locals = store.list_incidents(None, Some(IncidentScope::Local), 10).await.unwrap();
-    assert_eq!(locals.iter().filter(|i| i.parent_id == Some(national)).count(), 5);
-    assert_eq!(store.count_detections().await.unwrap(), 7);
+    assert_eq!(locals.iter().filter(|i| i.parent_id == Some(national)).count(), 8);
+    assert_eq!(store.count_detections().await.unwrap(), 10);
     let for_rz4 = store.list_notifications(Some(&"RZ4".parse().unwrap()), None, 10).await.unwrap();
     assert_eq!(for_rz4.len(), 2);
     assert!(for_rz4.iter().all(|n| n.incident_id == national));
     assert!(for_rz4.iter().any(|n| n.channel == "sms" && n.body.contains("NATIONAL")));
     let total = store.list_notifications(None, None, 100).await.unwrap();
     // RJ1 pc1, RJ1 pc2, RX2 (local); national to three; RZ4 joining; RJ1 an hour later.
-    assert_eq!(total.len(), 2 + 2 + 2 + 6 + 2 + 2);
+    // The two shadow-copy locals that opened before the merge (RJ1, RX2) were each announced.
+    assert_eq!(total.len(), 2 + 2 + 2 + 6 + 2 + 2 + 2 + 2);
     let refs: std::collections::HashSet<_> = total.iter().map(|n| n.reference.clone()).collect();
     assert_eq!(refs.len(), total.len(), "every message has its own reference");
 }

@@ -94,7 +94,10 @@ impl IncidentScope {
 pub struct Incident {
     pub id: i64,
     pub scope: IncidentScope,
+    /// The rule that opened it.
     pub rule_id: String,
+    /// Every rule whose detections it groups (several for a national outbreak).
+    pub rules: Vec<String>,
     pub title: String,
     /// 1 (low) to 4 (critical), from the rule's level.
     pub severity: i64,

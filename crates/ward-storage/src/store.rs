@@ -549,6 +549,17 @@ impl Store {
         .iter()
         .map(|o| o.try_get::<String, _>("org_code"))
         .collect::<Result<Vec<_>, _>>()?;
+        let mut rules = sqlx::query("SELECT rule_id FROM incident_rules WHERE incident_id = $1 ORDER BY rule_id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|o| o.try_get::<String, _>("rule_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rule_id: String = r.try_get("rule_id")?;
+        if rules.is_empty() {
+            rules.push(rule_id.clone());
+        }
         let scope = match r.try_get::<String, _>("scope")?.as_str() {
             "national" => IncidentScope::National,
             _ => IncidentScope::Local,
@@ -556,7 +567,8 @@ impl Store {
         Ok(Incident {
             id,
             scope,
-            rule_id: r.try_get("rule_id")?,
+            rule_id,
+            rules,
             title: r.try_get("title")?,
             severity: r.try_get("severity")?,
             org_code: r.try_get("org_code")?,

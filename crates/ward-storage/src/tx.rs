@@ -102,14 +102,63 @@ impl<'c> DetectionTx<'c> {
         since: i64,
     ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
-            "SELECT id FROM incidents WHERE scope = 'national' AND rule_id = $1 AND last_seen_at >= $2 AND status <> 'resolved'
-             ORDER BY last_seen_at DESC LIMIT 1",
+            "SELECT i.id FROM incidents i JOIN incident_rules r ON r.incident_id = i.id
+             WHERE i.scope = 'national' AND r.rule_id = $1 AND i.last_seen_at >= $2 AND i.status <> 'resolved'
+             ORDER BY i.last_seen_at DESC LIMIT 1",
         )
         .bind(rule_id)
         .bind(since)
         .fetch_optional(&mut *self.tx)
         .await?;
         Ok(row.map(|r| r.try_get("id")).transpose()?)
+    }
+
+    /// An open national incident seen at or after `since` that already involves at least
+    /// `min_overlap` of `orgs`: the same outbreak, showing up under another rule.
+    pub async fn find_overlapping_national(
+        &mut self,
+        orgs: &[String],
+        since: i64,
+        min_overlap: usize,
+    ) -> Result<Option<i64>, StoreError> {
+        if orgs.is_empty() {
+            return Ok(None);
+        }
+        let placeholders: Vec<String> = (0..orgs.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT o.incident_id AS id, COUNT(*) AS n FROM incident_orgs o JOIN incidents i ON i.id = o.incident_id
+             WHERE i.scope = 'national' AND i.last_seen_at >= $1 AND i.status <> 'resolved' AND o.org_code IN ({})
+             GROUP BY o.incident_id HAVING COUNT(*) >= $2 ORDER BY COUNT(*) DESC, o.incident_id LIMIT 1",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(since).bind(min_overlap as i64);
+        for org in orgs {
+            q = q.bind(org.as_str());
+        }
+        let row = q.fetch_optional(&mut *self.tx).await?;
+        Ok(row.map(|r| r.try_get("id")).transpose()?)
+    }
+
+    /// Raises an incident's severity to `severity` if it is lower.
+    pub async fn raise_severity(&mut self, incident_id: i64, severity: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET severity = $1 WHERE id = $2 AND severity < $1")
+            .bind(severity)
+            .bind(incident_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that `rule_id` is part of a national incident.
+    pub async fn add_incident_rule(&mut self, incident_id: i64, rule_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO incident_rules (incident_id, rule_id) VALUES ($1, $2) ON CONFLICT (incident_id, rule_id) DO NOTHING",
+        )
+        .bind(incident_id)
+        .bind(rule_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     /// Organisations with a local incident of `rule_id` seen at or after `since`.

@@ -235,14 +235,23 @@ on_both_engines!(detection_batches_commit_atomically, |store| {
         })
         .await
         .unwrap();
+    assert_eq!(tx.find_open_national("r1", 0).await.unwrap(), None, "found through its rules");
+    tx.add_incident_rule(national, "r1").await.unwrap();
+    tx.add_incident_rule(national, "r1").await.unwrap();
     assert_eq!(tx.link_locals(national, "r1", "RJ1", 0).await.unwrap(), 1);
     assert!(tx.add_incident_org(national, "RJ1", 2000).await.unwrap());
     assert!(!tx.add_incident_org(national, "RJ1", 2000).await.unwrap());
     assert_eq!(tx.find_open_national("r1", 0).await.unwrap(), Some(national));
+    let orgs = vec!["RJ1".to_string(), "B82005".to_string()];
+    assert_eq!(tx.find_overlapping_national(&orgs, 0, 1).await.unwrap(), Some(national));
+    assert_eq!(tx.find_overlapping_national(&orgs, 0, 2).await.unwrap(), None);
+    tx.raise_severity(national, 2).await.unwrap();
     tx.commit().await.unwrap();
     let all = store.list_incidents(None, None, 10).await.unwrap();
     assert_eq!(all[0].scope, IncidentScope::National, "national incidents list first");
     assert_eq!(all[1].parent_id, Some(national));
+    assert_eq!(all[0].rules, vec!["r1".to_string()]);
+    assert_eq!(all[0].severity, 4, "severity is only ever raised");
 });
 
 on_both_engines!(outbox_attempts, |store| {

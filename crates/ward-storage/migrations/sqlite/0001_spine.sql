@@ -62,6 +62,14 @@ CREATE TABLE incident_orgs (
     PRIMARY KEY (incident_id, org_code)
 );
 
+-- The rules a national incident covers: an outbreak often trips several rules at once.
+CREATE TABLE incident_rules (
+    incident_id BIGINT NOT NULL,
+    rule_id     TEXT NOT NULL,
+    PRIMARY KEY (incident_id, rule_id)
+);
+CREATE INDEX incident_rules_rule ON incident_rules(rule_id);
+
 CREATE TABLE detections (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,
     event_offset   BIGINT NOT NULL,

@@ -1,0 +1,155 @@
+//! `ward`: one binary for the server, the demo, administration and benchmarks.
+//!
+//! Exit codes: 0 success; 1 failure; 2 bad usage; 3 the server refused the request (4xx);
+//! 4 the server could not be reached or failed (5xx).
+
+mod bench;
+mod client;
+mod commands;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ward", version, about = "National security monitoring and alerting for a federation of health and care organisations")]
+pub struct Cli {
+    /// Configuration file (default: ./ward.toml when it exists).
+    #[arg(long, global = true, env = "WARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Server to talk to (default: derived from http.listen).
+    #[arg(long, global = true, env = "WARD_URL")]
+    url: Option<String>,
+    /// Personal token or API key (default: <data_dir>/admin.token).
+    #[arg(long, global = true, env = "WARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a commented ward.toml.
+    Init {
+        #[arg(default_value = "ward.toml")]
+        path: PathBuf,
+    },
+    /// Run the server (API, web page, pipeline) until Ctrl-C.
+    Serve,
+    /// Start a server on a temporary directory, replay an outbreak across a synthetic
+    /// federation, show the national incident and its notifications, keep serving.
+    Demo(demo::DemoArgs),
+    /// Member organisations.
+    #[command(subcommand)]
+    Org(commands::OrgCmd),
+    /// Organisation API keys.
+    #[command(subcommand)]
+    Key(commands::KeyCmd),
+    /// People and their roles.
+    #[command(subcommand)]
+    User(commands::UserCmd),
+    /// Who is told about an organisation's incidents.
+    #[command(subcommand)]
+    Contact(commands::ContactCmd),
+    /// Send NDJSON event files with an organisation's API key.
+    Send(commands::SendArgs),
+    /// Incidents, national first.
+    #[command(subcommand)]
+    Incidents(commands::IncidentsCmd),
+    /// Pipeline status.
+    Status,
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(client::exit_code(&e))
+        }
+    }
+}
+
+pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<ward_config::Config> {
+    let default = PathBuf::from("ward.toml");
+    let file = match path {
+        Some(p) => Some(p.to_path_buf()),
+        None if default.exists() => Some(default),
+        None => None,
+    };
+    Ok(ward_config::Config::load_from_process(file.as_deref())?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Init { path } => {
+            ward_config::Config::write_template(path)?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        Command::Serve => {
+            let cfg = load_config(cli.config.as_deref())?;
+            let server = ward_server::start(cfg).await?;
+            println!("ward is listening on {}", server.url());
+            if let Some(token) = &server.admin_token {
+                println!(
+                    "first start: central analyst token written to {} (sign in: {}/login?token={token})",
+                    server.data_dir.join(ward_server::ADMIN_TOKEN_FILE).display(),
+                    server.url()
+                );
+            }
+            server.run_until(shutdown_signal()).await;
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(args).await,
+        Command::Bench(b) => bench::run(b, cli.json).await,
+        _ => {
+            let api = client::Api::from_cli(&cli)?;
+            commands::run(&cli.command, &api, cli.json).await
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
