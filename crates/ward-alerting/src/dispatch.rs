@@ -156,7 +156,12 @@ async fn deliver(
     let attempted_at = now_ms();
     let outcome = match channels.route(n) {
         Some((channel, recipient)) => {
-            let msg = OutboundMessage::new(n.reference.clone(), recipient, n.subject.clone(), n.body.clone());
+            let msg = OutboundMessage::new(
+                n.reference.clone(),
+                recipient,
+                n.subject.clone(),
+                n.body.clone(),
+            );
             channel.send(&msg).await
         }
         None => DeliveryOutcome::Permanent {
@@ -191,7 +196,9 @@ async fn deliver(
                 reason.clone(),
             )
         }
-        DeliveryOutcome::Permanent { reason } => ("failed", attempted_at, None, None, reason.clone()),
+        DeliveryOutcome::Permanent { reason } => {
+            ("failed", attempted_at, None, None, reason.clone())
+        }
     };
     registry
         .counter(

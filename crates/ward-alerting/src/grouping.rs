@@ -152,11 +152,21 @@ impl IncidentGrouper {
                             tx.add_incident_rule(existing, &hit.rule_id).await?;
                             tx.raise_severity(existing, severity.as_i64()).await?;
                             for org in &orgs {
-                                tx.link_locals(existing, &hit.rule_id, org, now - p.local_window_ms)
-                                    .await?;
+                                tx.link_locals(
+                                    existing,
+                                    &hit.rule_id,
+                                    org,
+                                    now - p.local_window_ms,
+                                )
+                                .await?;
                                 if tx.add_incident_org(existing, org, now).await? {
                                     out.messages_queued += self
-                                        .announce(tx, existing, org, Announcement::joined(hit, severity))
+                                        .announce(
+                                            tx,
+                                            existing,
+                                            org,
+                                            Announcement::joined(hit, severity),
+                                        )
                                         .await?;
                                 }
                             }
@@ -179,13 +189,23 @@ impl IncidentGrouper {
                             tx.add_incident_rule(national, &hit.rule_id).await?;
                             out.opened_national = true;
                             for org in &orgs {
-                                tx.link_locals(national, &hit.rule_id, org, now - p.local_window_ms)
-                                    .await?;
+                                tx.link_locals(
+                                    national,
+                                    &hit.rule_id,
+                                    org,
+                                    now - p.local_window_ms,
+                                )
+                                .await?;
                                 tx.add_incident_org(national, org, now).await?;
                             }
                             for org in &orgs {
                                 out.messages_queued += self
-                                    .announce(tx, national, org, Announcement::national(hit, severity, &orgs))
+                                    .announce(
+                                        tx,
+                                        national,
+                                        org,
+                                        Announcement::national(hit, severity, &orgs),
+                                    )
                                     .await?;
                             }
                             national
@@ -222,7 +242,10 @@ impl IncidentGrouper {
             tracing::warn!(org, incident_id, "no contacts to tell about an incident");
         }
         let now = ward_model::clock::now_ms();
-        let link = format!("{}/incidents/{incident_id}", self.policy.public_url.trim_end_matches('/'));
+        let link = format!(
+            "{}/incidents/{incident_id}",
+            self.policy.public_url.trim_end_matches('/')
+        );
         let subject = what.subject(incident_id);
         let mut queued = 0;
         for c in &contacts {

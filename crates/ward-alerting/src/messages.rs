@@ -43,9 +43,15 @@ impl Announcement {
     pub(crate) fn subject(&self, incident_id: i64) -> String {
         let sev = self.severity.as_str().to_uppercase();
         match self.kind {
-            Kind::Local => format!("[ward {sev}] INC-{incident_id}: {} at {}", self.rule_title, self.org),
+            Kind::Local => format!(
+                "[ward {sev}] INC-{incident_id}: {} at {}",
+                self.rule_title, self.org
+            ),
             Kind::National | Kind::Joined => {
-                format!("[ward {sev}] NATIONAL INC-{incident_id}: {}", self.rule_title)
+                format!(
+                    "[ward {sev}] NATIONAL INC-{incident_id}: {}",
+                    self.rule_title
+                )
             }
         }
     }
@@ -76,7 +82,9 @@ pub(crate) fn sms_body(a: &Announcement, incident_id: i64, link: &str) -> String
 
 pub(crate) fn email_body(a: &Announcement, incident_id: i64, link: &str) -> String {
     let mut body = sms_body(a, incident_id, link);
-    body.push_str("\n\nThis message was sent by ward, the federation's security monitoring service. ");
+    body.push_str(
+        "\n\nThis message was sent by ward, the federation's security monitoring service. ",
+    );
     body.push_str("Open the incident to see the detections, the hosts and the evidence.");
     body
 }
@@ -92,7 +100,10 @@ fn truncate_chars(s: &str, max: usize) -> String {
 
 /// A unique reference per message, sent to Notify so a retried send can be recognised.
 pub(crate) fn new_reference(incident_id: i64) -> String {
-    format!("ward-inc{incident_id}-{}", hex::encode(rand::random::<[u8; 8]>()))
+    format!(
+        "ward-inc{incident_id}-{}",
+        hex::encode(rand::random::<[u8; 8]>())
+    )
 }
 
 #[cfg(test)]

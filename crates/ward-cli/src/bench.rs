@@ -51,7 +51,9 @@ impl Drop for ServerProcess {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn spawn_server(detection: bool) -> anyhow::Result<ServerProcess> {
@@ -73,9 +75,17 @@ async fn spawn_server(detection: bool) -> anyhow::Result<ServerProcess> {
     let token_path = dir.path().join(ward_server::ADMIN_TOKEN_FILE);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let (Ok(resp), Ok(token)) = (reqwest::get(format!("{url}/healthz")).await, std::fs::read_to_string(&token_path)) {
+        if let (Ok(resp), Ok(token)) = (
+            reqwest::get(format!("{url}/healthz")).await,
+            std::fs::read_to_string(&token_path),
+        ) {
             if resp.status().is_success() {
-                return Ok(ServerProcess { child, url, token: token.trim().to_string(), _dir: dir });
+                return Ok(ServerProcess {
+                    child,
+                    url,
+                    token: token.trim().to_string(),
+                    _dir: dir,
+                });
             }
         }
         if Instant::now() > deadline {
@@ -113,7 +123,9 @@ async fn ingest(b: &IngestBench, json_mode: bool) -> anyhow::Result<()> {
     let _: Value = admin
         .post("/api/v1/organisations", &json!({"ods_code": "ZA1", "name": "Bench Trust", "kind": "acute_trust", "region": "London"}))
         .await?;
-    let key: Value = admin.post("/api/v1/organisations/ZA1/keys", &json!({"label": "bench"})).await?;
+    let key: Value = admin
+        .post("/api/v1/organisations/ZA1/keys", &json!({"label": "bench"}))
+        .await?;
     let secret = key["secret"].as_str().context("no key secret")?.to_string();
 
     let batch = b.batch.max(1);
@@ -129,10 +141,19 @@ async fn ingest(b: &IngestBench, json_mode: bool) -> anyhow::Result<()> {
         })
         .collect();
     let body_bytes = bodies[0].len() as u64;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(b.senders).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(b.senders)
+        .build()?;
     let next = Arc::new(AtomicU64::new(0));
-    let bar = if json_mode { ProgressBar::hidden() } else { ProgressBar::new(total_batches * batch) };
-    bar.set_style(ProgressStyle::with_template("ingest {bar:30} {pos}/{len} events {per_sec}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let bar = if json_mode {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total_batches * batch)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("ingest {bar:30} {pos}/{len} events {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..b.senders.max(1) {
@@ -149,7 +170,13 @@ async fn ingest(b: &IngestBench, json_mode: bool) -> anyhow::Result<()> {
                 let body = bodies[(i % bodies.len() as u64) as usize].clone();
                 loop {
                     let t = Instant::now();
-                    let resp = http.post(&url).bearer_auth(&secret).header("content-type", "application/x-ndjson").body(body.clone()).send().await?;
+                    let resp = http
+                        .post(&url)
+                        .bearer_auth(&secret)
+                        .header("content-type", "application/x-ndjson")
+                        .body(body.clone())
+                        .send()
+                        .await?;
                     let status = resp.status();
                     let _ = resp.bytes().await;
                     if status.is_success() {
@@ -192,7 +219,9 @@ async fn ingest(b: &IngestBench, json_mode: bool) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             let s: Value = admin.get("/api/v1/status").await?;
-            if s["detection_offset"].as_u64() >= s["log_committed_offset"].as_u64() || Instant::now() > deadline {
+            if s["detection_offset"].as_u64() >= s["log_committed_offset"].as_u64()
+                || Instant::now() > deadline
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -201,19 +230,37 @@ async fn ingest(b: &IngestBench, json_mode: bool) -> anyhow::Result<()> {
         report["detection_drained_seconds"] = json!(drained);
         report["detection_events_per_sec"] = json!(events as f64 / drained);
     }
-    report["server_peak_rss_mb"] = json!(peak_rss_bytes(server.child.id()).map(|b| b as f64 / 1048576.0));
+    report["server_peak_rss_mb"] =
+        json!(peak_rss_bytes(server.child.id()).map(|b| b as f64 / 1048576.0));
     if json_mode {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("ward bench ingest: {} events of ~{} bytes, {} senders, {} events per request, detection {}",
             events, body_bytes / batch, b.senders, batch, if b.detection { "on" } else { "off" });
-        println!("  events/s          {:>12.0}", report["events_per_sec"].as_f64().unwrap_or(0.0));
-        println!("  MB/s              {:>12.1}", report["mb_per_sec"].as_f64().unwrap_or(0.0));
-        println!("  ack p50 / p99     {:>8.1} ms / {:.1} ms", report["ack_p50_ms"].as_f64().unwrap_or(0.0), report["ack_p99_ms"].as_f64().unwrap_or(0.0));
+        println!(
+            "  events/s          {:>12.0}",
+            report["events_per_sec"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "  MB/s              {:>12.1}",
+            report["mb_per_sec"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "  ack p50 / p99     {:>8.1} ms / {:.1} ms",
+            report["ack_p50_ms"].as_f64().unwrap_or(0.0),
+            report["ack_p99_ms"].as_f64().unwrap_or(0.0)
+        );
         if b.detection {
-            println!("  detection kept up {:>12.0} events/s (all read after {:.1} s)", report["detection_events_per_sec"].as_f64().unwrap_or(0.0), report["detection_drained_seconds"].as_f64().unwrap_or(0.0));
+            println!(
+                "  detection kept up {:>12.0} events/s (all read after {:.1} s)",
+                report["detection_events_per_sec"].as_f64().unwrap_or(0.0),
+                report["detection_drained_seconds"].as_f64().unwrap_or(0.0)
+            );
         }
-        println!("  server peak RSS   {:>9.0} MB", report["server_peak_rss_mb"].as_f64().unwrap_or(0.0));
+        println!(
+            "  server peak RSS   {:>9.0} MB",
+            report["server_peak_rss_mb"].as_f64().unwrap_or(0.0)
+        );
     }
     Ok(())
 }

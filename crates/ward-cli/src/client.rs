@@ -18,8 +18,19 @@ pub struct ApiFailure {
 
 impl std::fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "server answered {} {}: {}", self.status.as_u16(), self.code, self.message)?;
-        if let Some(errors) = self.details.as_ref().and_then(|d| d.get("errors")).and_then(|e| e.as_array()) {
+        write!(
+            f,
+            "server answered {} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )?;
+        if let Some(errors) = self
+            .details
+            .as_ref()
+            .and_then(|d| d.get("errors"))
+            .and_then(|e| e.as_array())
+        {
             for e in errors {
                 write!(
                     f,
@@ -58,7 +69,9 @@ impl Api {
         Ok(Api {
             base: base.into().trim_end_matches('/').to_string(),
             token,
-            http: reqwest::Client::builder().build().context("building the HTTP client")?,
+            http: reqwest::Client::builder()
+                .build()
+                .context("building the HTTP client")?,
         })
     }
 
@@ -85,18 +98,27 @@ impl Api {
         }
     }
 
-    pub async fn request<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<T> {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<T> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach ward at {} (is `ward serve` running?)", self.base))?;
+        let resp = req.send().await.with_context(|| {
+            format!(
+                "cannot reach ward at {} (is `ward serve` running?)",
+                self.base
+            )
+        })?;
         decode(resp, &method, path).await
     }
 
@@ -118,12 +140,19 @@ impl Api {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach ward at {}", self.base))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach ward at {}", self.base))?;
         decode(resp, &Method::POST, "/api/v1/events").await
     }
 }
 
-async fn decode<T: DeserializeOwned>(resp: reqwest::Response, method: &Method, path: &str) -> anyhow::Result<T> {
+async fn decode<T: DeserializeOwned>(
+    resp: reqwest::Response,
+    method: &Method,
+    path: &str,
+) -> anyhow::Result<T> {
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     if !status.is_success() {
@@ -145,6 +174,10 @@ async fn decode<T: DeserializeOwned>(resp: reqwest::Response, method: &Method, p
         }
         .into());
     }
-    let text = if text.is_empty() { "null".to_string() } else { text };
+    let text = if text.is_empty() {
+        "null".to_string()
+    } else {
+        text
+    };
     serde_json::from_str(&text).with_context(|| format!("unexpected answer to {method} {path}"))
 }

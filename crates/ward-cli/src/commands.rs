@@ -111,7 +111,11 @@ fn cell(v: &Value, key: &str) -> String {
         Some(Value::Null) | None => String::new(),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| x.to_string())
+            })
             .collect::<Vec<_>>()
             .join(","),
         Some(other) => other.to_string(),
@@ -149,7 +153,10 @@ pub fn table(rows: &[Value], columns: &[&str]) {
 
 fn output(json_mode: bool, value: &Value, columns: &[&str]) {
     if json_mode {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
         return;
     }
     match value {
@@ -160,9 +167,17 @@ fn output(json_mode: bool, value: &Value, columns: &[&str]) {
 
 pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()> {
     match cmd {
-        Command::Org(OrgCmd::Add { ods_code, name, kind, region }) => {
+        Command::Org(OrgCmd::Add {
+            ods_code,
+            name,
+            kind,
+            region,
+        }) => {
             let v: Value = api
-                .post("/api/v1/organisations", &json!({"ods_code": ods_code, "name": name, "kind": kind, "region": region}))
+                .post(
+                    "/api/v1/organisations",
+                    &json!({"ods_code": ods_code, "name": name, "kind": kind, "region": region}),
+                )
                 .await?;
             output(json_mode, &v, &["ods_code", "name", "kind", "region"]);
         }
@@ -172,31 +187,62 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         }
         Command::Key(KeyCmd::Create { ods_code, label }) => {
             let v: Value = api
-                .post(&format!("/api/v1/organisations/{ods_code}/keys"), &json!({"label": label}))
+                .post(
+                    &format!("/api/v1/organisations/{ods_code}/keys"),
+                    &json!({"label": label}),
+                )
                 .await?;
             if json_mode {
                 output(true, &v, &[]);
             } else {
-                println!("key {} for {}", cell(&v["key"], "id"), cell(&v["key"], "org_code"));
+                println!(
+                    "key {} for {}",
+                    cell(&v["key"], "id"),
+                    cell(&v["key"], "org_code")
+                );
                 println!("secret (shown once, store it now): {}", cell(&v, "secret"));
             }
         }
         Command::Key(KeyCmd::Revoke { key_id }) => {
-            let v: Value = api.request(reqwest::Method::DELETE, &format!("/api/v1/keys/{key_id}"), None).await?;
+            let v: Value = api
+                .request(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/keys/{key_id}"),
+                    None,
+                )
+                .await?;
             output(json_mode, &v, &["id", "org_code", "label", "revoked_at"]);
         }
         Command::Key(KeyCmd::List { ods_code }) => {
-            let v: Value = api.get(&format!("/api/v1/organisations/{ods_code}/keys")).await?;
-            output(json_mode, &v, &["id", "org_code", "label", "created_at", "revoked_at"]);
-        }
-        Command::User(UserCmd::Add { name, email, role, org }) => {
             let v: Value = api
-                .post("/api/v1/users", &json!({"name": name, "email": email, "role": role, "org_code": org}))
+                .get(&format!("/api/v1/organisations/{ods_code}/keys"))
+                .await?;
+            output(
+                json_mode,
+                &v,
+                &["id", "org_code", "label", "created_at", "revoked_at"],
+            );
+        }
+        Command::User(UserCmd::Add {
+            name,
+            email,
+            role,
+            org,
+        }) => {
+            let v: Value = api
+                .post(
+                    "/api/v1/users",
+                    &json!({"name": name, "email": email, "role": role, "org_code": org}),
+                )
                 .await?;
             if json_mode {
                 output(true, &v, &[]);
             } else {
-                println!("user {} ({})", cell(&v["user"], "email"), cell(&v["user"], "role"));
+                println!(
+                    "user {} ({})",
+                    cell(&v["user"], "email"),
+                    cell(&v["user"], "role")
+                );
                 println!("personal token (shown once): {}", cell(&v, "token"));
             }
         }
@@ -204,21 +250,43 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
             let v: Value = api.get("/api/v1/users").await?;
             output(json_mode, &v, &["id", "name", "email", "role", "org_code"]);
         }
-        Command::Contact(ContactCmd::Add { ods_code, name, phone, email, role }) => {
+        Command::Contact(ContactCmd::Add {
+            ods_code,
+            name,
+            phone,
+            email,
+            role,
+        }) => {
             let v: Value = api
                 .post(
                     &format!("/api/v1/organisations/{ods_code}/contacts"),
                     &json!({"name": name, "phone": phone, "email": email, "role": role}),
                 )
                 .await?;
-            output(json_mode, &v, &["id", "org_code", "name", "phone", "email", "role"]);
+            output(
+                json_mode,
+                &v,
+                &["id", "org_code", "name", "phone", "email", "role"],
+            );
         }
         Command::Contact(ContactCmd::List { ods_code }) => {
-            let v: Value = api.get(&format!("/api/v1/organisations/{ods_code}/contacts")).await?;
-            output(json_mode, &v, &["id", "org_code", "name", "phone", "email", "role"]);
+            let v: Value = api
+                .get(&format!("/api/v1/organisations/{ods_code}/contacts"))
+                .await?;
+            output(
+                json_mode,
+                &v,
+                &["id", "org_code", "name", "phone", "email", "role"],
+            );
         }
         Command::Contact(ContactCmd::Remove { id }) => {
-            let _: Value = api.request(reqwest::Method::DELETE, &format!("/api/v1/contacts/{id}"), None).await?;
+            let _: Value = api
+                .request(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/contacts/{id}"),
+                    None,
+                )
+                .await?;
             if !json_mode {
                 println!("contact {id} removed");
             }
@@ -228,7 +296,8 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
             for file in &args.files {
                 let body = if file.as_os_str() == "-" {
                     let mut buf = Vec::new();
-                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading standard input")?;
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                        .context("reading standard input")?;
                     buf
                 } else {
                     std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
@@ -239,7 +308,11 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
                     .with_context(|| format!("sending {}", file.display()))?;
                 results.push(json!({"file": file.display().to_string(), "accepted": v["accepted"], "first_offset": v["first_offset"], "org": v["org"]}));
             }
-            output(json_mode, &Value::Array(results), &["file", "org", "accepted", "first_offset"]);
+            output(
+                json_mode,
+                &Value::Array(results),
+                &["file", "org", "accepted", "first_offset"],
+            );
         }
         Command::Incidents(IncidentsCmd::List { org, scope, limit }) => {
             let mut q = format!("/api/v1/incidents?limit={limit}");
@@ -250,18 +323,57 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
                 q.push_str(&format!("&scope={s}"));
             }
             let v: Value = api.get(&q).await?;
-            output(json_mode, &v, &["id", "scope", "severity", "title", "organisations", "detection_count", "status"]);
+            output(
+                json_mode,
+                &v,
+                &[
+                    "id",
+                    "scope",
+                    "severity",
+                    "title",
+                    "organisations",
+                    "detection_count",
+                    "status",
+                ],
+            );
         }
         Command::Incidents(IncidentsCmd::Show { id }) => {
             let v: Value = api.get(&format!("/api/v1/incidents/{id}")).await?;
             if json_mode {
                 output(true, &v, &[]);
             } else {
-                output(false, &v["incident"], &["id", "scope", "severity", "title", "organisations", "detection_count", "status"]);
+                output(
+                    false,
+                    &v["incident"],
+                    &[
+                        "id",
+                        "scope",
+                        "severity",
+                        "title",
+                        "organisations",
+                        "detection_count",
+                        "status",
+                    ],
+                );
                 println!();
-                output(false, &v["detections"], &["org_code", "host", "rule_title", "level", "tags"]);
+                output(
+                    false,
+                    &v["detections"],
+                    &["org_code", "host", "rule_title", "level", "tags"],
+                );
                 println!();
-                output(false, &v["notifications"], &["org_code", "contact_name", "channel", "destination", "status", "attempts"]);
+                output(
+                    false,
+                    &v["notifications"],
+                    &[
+                        "org_code",
+                        "contact_name",
+                        "channel",
+                        "destination",
+                        "status",
+                        "attempts",
+                    ],
+                );
             }
         }
         Command::Status => {
@@ -270,7 +382,14 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
                 output(true, &v, &[]);
             } else if let Some(map) = v.as_object() {
                 for (k, val) in map {
-                    println!("{k:<22} {}", if val.is_string() { cell(&v, k) } else { val.to_string() });
+                    println!(
+                        "{k:<22} {}",
+                        if val.is_string() {
+                            cell(&v, k)
+                        } else {
+                            val.to_string()
+                        }
+                    );
                 }
             }
         }

@@ -25,9 +25,14 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new().prefix("ward-demo-").tempdir().context("creating a temporary data directory")?;
-    let mut cfg = ward_config::Config::default();
-    cfg.data_dir = dir.path().to_path_buf();
+    let dir = tempfile::Builder::new()
+        .prefix("ward-demo-")
+        .tempdir()
+        .context("creating a temporary data directory")?;
+    let mut cfg = ward_config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
     cfg.http.listen = args.listen.clone();
     let server = match ward_server::start(cfg.clone()).await {
         Ok(s) => s,
@@ -37,9 +42,16 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let token = server.admin_token.clone().context("the fresh demo server has no admin token")?;
+    let token = server
+        .admin_token
+        .clone()
+        .context("the fresh demo server has no admin token")?;
     let api = Api::new(server.url(), Some(token.clone()))?;
-    println!("ward demo: server on {} with data in {}", server.url(), dir.path().display());
+    println!(
+        "ward demo: server on {} with data in {}",
+        server.url(),
+        dir.path().display()
+    );
 
     let orgs = ward_scenario::federation();
     let mut keys: BTreeMap<String, Api> = BTreeMap::new();
@@ -59,13 +71,22 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
                 .await?;
         }
         let created: Value = api
-            .post(&format!("/api/v1/organisations/{}/keys", org.ods_code), &json!({"label": "demo collector"}))
+            .post(
+                &format!("/api/v1/organisations/{}/keys", org.ods_code),
+                &json!({"label": "demo collector"}),
+            )
             .await?;
-        let secret = created["secret"].as_str().context("no secret in key reply")?;
+        let secret = created["secret"]
+            .as_str()
+            .context("no secret in key reply")?;
         keys.insert(org.ods_code.clone(), api.with_token(secret));
     }
     let regions: std::collections::BTreeSet<_> = orgs.iter().map(|o| o.region.as_str()).collect();
-    println!("federation: {} organisations in {} regions, each with an API key and two contacts", orgs.len(), regions.len());
+    println!(
+        "federation: {} organisations in {} regions, each with an API key and two contacts",
+        orgs.len(),
+        regions.len()
+    );
 
     let events = ward_scenario::outbreak(&orgs, args.seed);
     let bar = ProgressBar::new(events.len() as u64);
@@ -92,7 +113,9 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         }
         for (org, body) in batches {
             let n = body.lines().count() as u64;
-            let sender = keys.get(org).context("event from an organisation without a key")?;
+            let sender = keys
+                .get(org)
+                .context("event from an organisation without a key")?;
             sender.post_ndjson(body.into()).await?;
             bar.inc(n);
         }
@@ -104,8 +127,14 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let (incidents, notes) = loop {
         let incidents: Value = api.get("/api/v1/incidents?limit=200").await?;
         let notes: Value = api.get("/api/v1/notifications?limit=1000").await?;
-        let national = incidents.as_array().map(|a| a.iter().any(|i| i["scope"] == "national")).unwrap_or(false);
-        let pending = notes.as_array().map(|a| a.iter().any(|n| n["status"] == "pending")).unwrap_or(true);
+        let national = incidents
+            .as_array()
+            .map(|a| a.iter().any(|i| i["scope"] == "national"))
+            .unwrap_or(false);
+        let pending = notes
+            .as_array()
+            .map(|a| a.iter().any(|n| n["status"] == "pending"))
+            .unwrap_or(true);
         if (national && !pending) || Instant::now() > deadline {
             break (incidents, notes);
         }
@@ -113,28 +142,61 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     };
     let detections: Value = api.get("/api/v1/detections?limit=1000").await?;
     let n_det = detections.as_array().map(Vec::len).unwrap_or(0);
-    println!("\n{n_det} detections within {:.1} s of the first event.\n", start.elapsed().as_secs_f64());
+    println!(
+        "\n{n_det} detections within {:.1} s of the first event.\n",
+        start.elapsed().as_secs_f64()
+    );
     let all = incidents.as_array().cloned().unwrap_or_default();
-    let (national, local): (Vec<Value>, Vec<Value>) = all.into_iter().partition(|i| i["scope"] == "national");
+    let (national, local): (Vec<Value>, Vec<Value>) =
+        all.into_iter().partition(|i| i["scope"] == "national");
     println!("National incidents:");
-    table(&national, &["id", "severity", "title", "organisations", "rules"]);
+    table(
+        &national,
+        &["id", "severity", "title", "organisations", "rules"],
+    );
     let grouped = local.iter().filter(|i| !i["parent_id"].is_null()).count();
-    println!("\n{} local incidents, {grouped} of them grouped under the national incident.", local.len());
+    println!(
+        "\n{} local incidents, {grouped} of them grouped under the national incident.",
+        local.len()
+    );
     let notes_arr = notes.as_array().cloned().unwrap_or_default();
     let sent = notes_arr.iter().filter(|n| n["status"] == "sent").count();
-    println!("\nNotifications: {} queued, {} sent (provider: log). The national incident's SMS:", notes_arr.len(), sent);
+    println!(
+        "\nNotifications: {} queued, {} sent (provider: log). The national incident's SMS:",
+        notes_arr.len(),
+        sent
+    );
     let national_ids: Vec<i64> = incidents
         .as_array()
-        .map(|a| a.iter().filter(|i| i["scope"] == "national").filter_map(|i| i["id"].as_i64()).collect())
+        .map(|a| {
+            a.iter()
+                .filter(|i| i["scope"] == "national")
+                .filter_map(|i| i["id"].as_i64())
+                .collect()
+        })
         .unwrap_or_default();
     let national_sms: Vec<Value> = notes_arr
         .iter()
-        .filter(|n| n["channel"] == "sms" && national_ids.contains(&n["incident_id"].as_i64().unwrap_or(-1)))
+        .filter(|n| {
+            n["channel"] == "sms" && national_ids.contains(&n["incident_id"].as_i64().unwrap_or(-1))
+        })
         .cloned()
         .collect();
-    table(&national_sms, &["org_code", "contact_name", "destination", "status", "attempts"]);
+    table(
+        &national_sms,
+        &[
+            "org_code",
+            "contact_name",
+            "destination",
+            "status",
+            "attempts",
+        ],
+    );
     if let Some(first) = national_sms.first() {
-        println!("\nThe text they received:\n  {}", first["body"].as_str().unwrap_or_default());
+        println!(
+            "\nThe text they received:\n  {}",
+            first["body"].as_str().unwrap_or_default()
+        );
     }
     if national_ids.is_empty() {
         anyhow::bail!("the outbreak did not produce a national incident; see the server log above");

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ward", version, about = "National security monitoring and alerting for a federation of health and care organisations")]
+#[command(
+    name = "ward",
+    version,
+    about = "National security monitoring and alerting for a federation of health and care organisations"
+)]
 pub struct Cli {
     /// Configuration file (default: ./ward.toml when it exists).
     #[arg(long, global = true, env = "WARD_CONFIG")]

@@ -16,37 +16,59 @@ fn ingest_detect_incident_outbox_end_to_end() {
     let key_c = member(&w, "ZA3", "South West");
 
     // A member can never write as another: the key's organisation wins over the body.
-    let body = format!("{}\n{}\n", wannacry_event("pc1.za1", 1), benign_event(2).replace("{", "{\"org\":\"ZA2\","));
+    let body = format!(
+        "{}\n{}\n",
+        wannacry_event("pc1.za1", 1),
+        benign_event(2).replace("{", "{\"org\":\"ZA2\",")
+    );
     let (s, v) = w.post_events(&key_a, body);
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["accepted"], 2);
     assert_eq!(v["org"], "ZA1");
-    let incidents = w.wait_for("/api/v1/incidents", |v| v.as_array().is_some_and(|a| !a.is_empty()));
+    let incidents = w.wait_for("/api/v1/incidents", |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    });
     assert_eq!(incidents[0]["organisations"], json!(["ZA1"]));
     assert_eq!(incidents[0]["severity"], 4);
-    let dets = w.wait_for("/api/v1/detections", |v| v.as_array().is_some_and(|a| !a.is_empty()));
+    let dets = w.wait_for("/api/v1/detections", |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    });
     assert_eq!(dets.as_array().unwrap().len(), 1);
     let d = &dets[0];
     assert_eq!(d["org_code"], "ZA1");
     assert_eq!(d["host"], "pc1.za1");
     assert_eq!(d["rule_author"], "ward contributors");
     assert_eq!(d["level"], "critical");
-    assert!(d["tags"].as_array().unwrap().contains(&json!("attack.t1486")));
+    assert!(d["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("attack.t1486")));
     assert_eq!(d["event"]["seq"], 1);
 
     // Two more organisations: one national incident linking the three.
     w.post_events(&key_b, wannacry_event("pc9.za2", 3));
     w.post_events(&key_c, format!("{}\n", wannacry_event("srv.za3", 4)));
-    let national = w.wait_for("/api/v1/incidents?scope=national", |v| v.as_array().is_some_and(|a| !a.is_empty()));
+    let national = w.wait_for("/api/v1/incidents?scope=national", |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    });
     assert_eq!(national[0]["organisations"], json!(["ZA1", "ZA2", "ZA3"]));
     let nid = national[0]["id"].as_i64().unwrap();
     let notes = w.wait_for(&format!("/api/v1/notifications?incident={nid}"), |v| {
-        v.as_array().is_some_and(|a| a.len() == 6 && a.iter().all(|n| n["status"] == "sent"))
+        v.as_array()
+            .is_some_and(|a| a.len() == 6 && a.iter().all(|n| n["status"] == "sent"))
     });
     let notes = notes.as_array().unwrap();
-    assert_eq!(notes.len(), 6, "SMS and e-mail to each of three leads: {notes:?}");
-    assert!(notes.iter().all(|n| n["attempt_log"].as_array().unwrap().len() == 1));
-    assert!(notes.iter().any(|n| n["channel"] == "sms" && n["destination"] == "+447700900123"));
+    assert_eq!(
+        notes.len(),
+        6,
+        "SMS and e-mail to each of three leads: {notes:?}"
+    );
+    assert!(notes
+        .iter()
+        .all(|n| n["attempt_log"].as_array().unwrap().len() == 1));
+    assert!(notes
+        .iter()
+        .any(|n| n["channel"] == "sms" && n["destination"] == "+447700900123"));
 
     // Organisation-scoped people see only their own organisation.
     let (s, viewer) = w.post_json(
@@ -57,27 +79,63 @@ fn ingest_detect_incident_outbox_end_to_end() {
     assert_eq!(s, 201, "{viewer}");
     let vt = viewer["token"].as_str().unwrap();
     let (_, seen) = w.get("/api/v1/detections", vt);
-    assert!(seen.as_array().unwrap().iter().all(|d| d["org_code"] == "ZA2"));
+    assert!(seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["org_code"] == "ZA2"));
     assert_eq!(w.get("/api/v1/detections?org=ZA1", vt).0, 403);
     assert_eq!(w.get("/api/v1/incidents/999999", vt).0, 404);
     assert_eq!(w.get("/api/v1/status", vt).0, 403);
-    assert_eq!(w.post_json("/api/v1/organisations/ZA2/contacts", vt, &json!({"name":"x","email":"x@y"})).0, 403);
+    assert_eq!(
+        w.post_json(
+            "/api/v1/organisations/ZA2/contacts",
+            vt,
+            &json!({"name":"x","email":"x@y"})
+        )
+        .0,
+        403
+    );
     // Personal tokens cannot send events; keys cannot administer.
     assert_eq!(w.post_events(vt, benign_event(9)).0, 403);
-    assert_eq!(w.post_json("/api/v1/organisations", &key_a, &json!({"ods_code":"ZZ9","name":"x","kind":"other","region":"x"})).0, 403);
+    assert_eq!(
+        w.post_json(
+            "/api/v1/organisations",
+            &key_a,
+            &json!({"ods_code":"ZZ9","name":"x","kind":"other","region":"x"})
+        )
+        .0,
+        403
+    );
 
     // The OpenAPI document describes the API it serves.
     let (s, doc) = w.get("/api/v1/openapi.json", "");
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/events", "/api/v1/incidents", "/api/v1/organisations/{ods}/keys", "/api/v1/notifications"] {
+    for path in [
+        "/api/v1/events",
+        "/api/v1/incidents",
+        "/api/v1/organisations/{ods}/keys",
+        "/api/v1/notifications",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "missing {path}");
     }
 
     // Prometheus metrics count what was accepted.
-    let metrics = w.client().get(format!("{}/metrics", w.url)).send().unwrap().text().unwrap();
-    assert!(metrics.contains("ward_ingest_events_accepted_total{source=\"http\"} 4"), "{metrics}");
-    assert!(metrics.contains("ward_notifications_attempts_total{channel=\"sms\",outcome=\"accepted\"}"));
+    let metrics = w
+        .client()
+        .get(format!("{}/metrics", w.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("ward_ingest_events_accepted_total{source=\"http\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ward_notifications_attempts_total{channel=\"sms\",outcome=\"accepted\"}")
+    );
 }
 
 #[test]
@@ -87,13 +145,25 @@ fn bad_input_gets_a_clear_error_and_stores_nothing() {
     let key = member(&w, "ZA1", "London");
 
     // No key, a bad key, a revoked key.
-    let resp = w.client().post(format!("{}/api/v1/events", w.url)).body("{}").send().unwrap();
+    let resp = w
+        .client()
+        .post(format!("{}/api/v1/events", w.url))
+        .body("{}")
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     let (s, v) = w.post_events("wk_knope_nope", "{}");
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
 
     // A malformed line refuses the whole batch and names the line.
-    let body = format!("{}\n{}\nnot json\n{{\"a\":\n", benign_event(1), benign_event(2));
+    let body = format!(
+        "{}\n{}\nnot json\n{{\"a\":\n",
+        benign_event(1),
+        benign_event(2)
+    );
     let (s, v) = w.post_events(&key, body);
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["error"]["code"], "invalid_batch");
@@ -101,22 +171,49 @@ fn bad_input_gets_a_clear_error_and_stores_nothing() {
     assert_eq!(v["error"]["details"]["errors"][0]["line"], 3);
     assert_eq!(v["error"]["details"]["errors"][0]["code"], "not_an_object");
     assert_eq!(v["error"]["details"]["errors"][1]["line"], 4);
-    assert!(v["error"]["message"].as_str().unwrap().contains("no line of this batch was stored"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no line of this batch was stored"));
 
     // Too big.
     let big = format!("{{\"x\":\"{}\"}}\n", "a".repeat(200_000));
     let (s, v) = w.post_events(&key, big);
-    assert_eq!((s, v["error"]["code"].as_str()), (413, Some("body_too_large")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
 
     // gzip is welcome; a bad gzip body is named.
     let mut gz = flate2_like_gzip(format!("{}\n{}\n", benign_event(5), benign_event(6)).as_bytes());
-    let resp = w.client().post(format!("{}/api/v1/events", w.url)).bearer_auth(&key).header("content-encoding", "gzip").body(gz.clone()).send().unwrap();
+    let resp = w
+        .client()
+        .post(format!("{}/api/v1/events", w.url))
+        .bearer_auth(&key)
+        .header("content-encoding", "gzip")
+        .body(gz.clone())
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     gz.truncate(10);
-    let resp = w.client().post(format!("{}/api/v1/events", w.url)).bearer_auth(&key).header("content-encoding", "gzip").body(gz).send().unwrap();
+    let resp = w
+        .client()
+        .post(format!("{}/api/v1/events", w.url))
+        .bearer_auth(&key)
+        .header("content-encoding", "gzip")
+        .body(gz)
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
     assert_eq!(resp.json::<Value>().unwrap()["error"]["code"], "bad_gzip");
-    let resp = w.client().post(format!("{}/api/v1/events", w.url)).bearer_auth(&key).header("content-encoding", "br").body("{}").send().unwrap();
+    let resp = w
+        .client()
+        .post(format!("{}/api/v1/events", w.url))
+        .bearer_auth(&key)
+        .header("content-encoding", "br")
+        .body("{}")
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 415);
 
     // Only the two gzip events were stored.
@@ -128,7 +225,11 @@ fn bad_input_gets_a_clear_error_and_stores_nothing() {
     let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = keys[0]["id"].as_str().unwrap().to_string();
     let out = w.cli(&["key", "revoke", &id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(w.post_events(&key, benign_event(7)).0, 401);
 }
 
@@ -155,7 +256,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -165,26 +270,81 @@ fn crc32(data: &[u8]) -> u32 {
 fn cli_administers_members_with_json_output_and_meaningful_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let w = Ward::start(dir.path(), &[]);
-    let out = w.cli(&["org", "add", "RJ1", "--name", "Guy's and St Thomas'", "--kind", "acute_trust", "--region", "London"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = w.cli(&[
+        "org",
+        "add",
+        "RJ1",
+        "--name",
+        "Guy's and St Thomas'",
+        "--kind",
+        "acute_trust",
+        "--region",
+        "London",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = w.cli(&["org", "list", "--json"]);
     let orgs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(orgs[0]["ods_code"], "RJ1");
     // A duplicate is refused by the server: exit code 3 and the server's reason.
-    let out = w.cli(&["org", "add", "RJ1", "--name", "x", "--kind", "acute_trust", "--region", "London"]);
+    let out = w.cli(&[
+        "org",
+        "add",
+        "RJ1",
+        "--name",
+        "x",
+        "--kind",
+        "acute_trust",
+        "--region",
+        "London",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("conflict"));
-    let out = w.cli(&["org", "add", "RJ2", "--name", "x", "--kind", "hospital", "--region", "London"]);
+    let out = w.cli(&[
+        "org", "add", "RJ2", "--name", "x", "--kind", "hospital", "--region", "London",
+    ]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("acute_trust"), "lists valid kinds");
-    let out = w.cli(&["contact", "add", "RJ1", "--name", "Lead", "--phone", "07700 900456"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = w.cli(&["contact", "add", "RJ1", "--name", "Lead", "--phone", "12345"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("acute_trust"),
+        "lists valid kinds"
+    );
+    let out = w.cli(&[
+        "contact",
+        "add",
+        "RJ1",
+        "--name",
+        "Lead",
+        "--phone",
+        "07700 900456",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = w.cli(&[
+        "contact", "add", "RJ1", "--name", "Lead", "--phone", "12345",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     let out = w.cli(&["contact", "list", "RJ1", "--json"]);
     let contacts: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(contacts[0]["phone"], "+447700900456");
-    let out = w.cli(&["user", "add", "--name", "Lee", "--email", "lee@rj1.example", "--role", "org_lead", "--org", "RJ1", "--json"]);
+    let out = w.cli(&[
+        "user",
+        "add",
+        "--name",
+        "Lee",
+        "--email",
+        "lee@rj1.example",
+        "--role",
+        "org_lead",
+        "--org",
+        "RJ1",
+        "--json",
+    ]);
     let user: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(user["token"].as_str().unwrap().starts_with("wu_"));
     let out = w.cli(&["key", "create", "RJ1", "--label", "firewall", "--json"]);
@@ -201,14 +361,21 @@ fn cli_administers_members_with_json_output_and_meaningful_exit_codes() {
         .env("WARD_TOKEN", secret)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sent: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sent[0]["accepted"], 2);
     assert_eq!(sent[0]["org"], "RJ1");
     // An unreachable server is exit code 4.
     let out = std::process::Command::new(common::WARD)
         .args(["org", "list"])
-        .env("WARD_URL", format!("http://127.0.0.1:{}", ward_testkit::free_port()))
+        .env(
+            "WARD_URL",
+            format!("http://127.0.0.1:{}", ward_testkit::free_port()),
+        )
         .env("WARD_TOKEN", "x")
         .output()
         .unwrap();
@@ -223,7 +390,11 @@ fn demo_shows_a_national_incident_and_its_notifications() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("National outbreak"), "{stdout}");
     assert!(stdout.contains("ZA1,ZA3,ZA6,ZA5,Z82002"), "{stdout}");
     assert!(stdout.contains("NATIONAL incident INC-"), "{stdout}");

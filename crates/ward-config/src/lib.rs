@@ -23,7 +23,15 @@ pub const TEMPLATE: &str = include_str!("ward.toml");
 
 /// Environment variables with the `WARD_` prefix that are not configuration keys: they
 /// configure the CLI itself and must not trip `deny_unknown_fields`.
-const NON_CONFIG_ENV: &[&str] = &["token", "url", "config", "log", "python", "shared_data", "venv"];
+const NON_CONFIG_ENV: &[&str] = &[
+    "token",
+    "url",
+    "config",
+    "log",
+    "python",
+    "shared_data",
+    "venv",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -303,7 +311,10 @@ impl Config {
     /// The database URL in force: the configured one, or SQLite inside the data directory.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("ward.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("ward.db").display()
+            )
         } else {
             self.database.url.clone()
         }
@@ -409,6 +420,8 @@ mod tests {
     #[test]
     fn database_url_defaults_to_sqlite_in_data_dir() {
         let cfg = Config::default();
-        assert!(cfg.database_url().starts_with("sqlite://./ward-data/ward.db"));
+        assert!(cfg
+            .database_url()
+            .starts_with("sqlite://./ward-data/ward.db"));
     }
 }

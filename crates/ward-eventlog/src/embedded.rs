@@ -114,10 +114,7 @@ fn scan_valid_prefix(path: &Path) -> Result<(u64, u64), LogError> {
         .map_err(io_err(path))?;
     let mut pos = 0usize;
     let mut records = 0u64;
-    loop {
-        let Ok((len, crc)) = parse_header(&data[pos..]) else {
-            break;
-        };
+    while let Ok((len, crc)) = parse_header(&data[pos..]) {
         let start = pos + RECORD_HEADER_BYTES;
         let Some(body) = data.get(start..start + len) else {
             break;
@@ -248,7 +245,9 @@ impl EmbeddedLog {
         if delete == 0 {
             return Ok(0);
         }
-        let doomed: Vec<Segment> = self.shared.with_segments(|segs| segs.drain(..delete).collect());
+        let doomed: Vec<Segment> = self
+            .shared
+            .with_segments(|segs| segs.drain(..delete).collect());
         let first_kept = self.shared.segments().first().map(|s| s.base).unwrap_or(0);
         for s in &doomed {
             fs::remove_file(&s.path).map_err(io_err(&s.path))?;
@@ -471,7 +470,9 @@ impl Writer {
                 let _ = f.sync_all();
                 self.file = f;
             }
-            Err(e) => tracing::error!(error = %e, "event log: cannot reopen segment after a failed append"),
+            Err(e) => {
+                tracing::error!(error = %e, "event log: cannot reopen segment after a failed append")
+            }
         }
         self.file_path = path;
         self.file_len = len;
@@ -563,16 +564,11 @@ impl EmbeddedReader {
         });
         Ok(())
     }
-
 }
 
 /// The base of the segment after the one starting at `base`, if it exists.
 fn next_segment_base(shared: &Shared, base: u64) -> Option<u64> {
-    shared
-        .segments()
-        .iter()
-        .map(|s| s.base)
-        .find(|&b| b > base)
+    shared.segments().iter().map(|s| s.base).find(|&b| b > base)
 }
 
 impl LogReader for EmbeddedReader {
@@ -642,4 +638,3 @@ impl LogReader for EmbeddedReader {
         self.skipped
     }
 }
-

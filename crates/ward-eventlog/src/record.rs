@@ -111,7 +111,9 @@ pub(crate) fn decode_body(offset: u64, body: &[u8]) -> Result<LogRecord, DecodeE
     ts.copy_from_slice(&body[..8]);
     let org_len = body[8] as usize;
     if body.len() < 9 + org_len {
-        return Err(DecodeError::Malformed("organisation code runs past the body"));
+        return Err(DecodeError::Malformed(
+            "organisation code runs past the body",
+        ));
     }
     let org = std::str::from_utf8(&body[9..9 + org_len])
         .map_err(|_| DecodeError::Malformed("organisation code is not UTF-8"))?;

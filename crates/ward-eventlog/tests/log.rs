@@ -14,7 +14,11 @@ fn small_segments() -> LogOptions {
 fn batch(org: &str, from: u64, n: u64) -> ward_eventlog::EncodedBatch {
     let mut b = BatchBuilder::new();
     for i in from..from + n {
-        b.push(org, i as i64, format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(100)).as_bytes());
+        b.push(
+            org,
+            i as i64,
+            format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(100)).as_bytes(),
+        );
     }
     b.finish()
 }
@@ -157,7 +161,10 @@ async fn retention_deletes_old_segments_and_readers_count_the_gap() {
     assert_eq!(first[0].offset, after.first_offset);
     assert_eq!(r.skipped_by_retention(), after.first_offset);
     // Age rule: nothing here is a day old.
-    assert_eq!(log.apply_retention(Duration::from_secs(86_400), 0).unwrap(), 0);
+    assert_eq!(
+        log.apply_retention(Duration::from_secs(86_400), 0).unwrap(),
+        0
+    );
     // The log keeps working afterwards.
     let ack = log.append(batch("RJ1", 300, 1)).await.unwrap();
     assert_eq!(ack.first_offset, 300);

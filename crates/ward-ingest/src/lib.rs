@@ -185,10 +185,9 @@ impl Ingestor {
         let decode = move || -> Result<ward_eventlog::EncodedBatch, IngestError> {
             let plain = match encoding {
                 Encoding::Identity => std::borrow::Cow::Borrowed(body.as_slice()),
-                Encoding::Gzip => std::borrow::Cow::Owned(ndjson::gunzip(
-                    &body,
-                    limits.max_decompressed_bytes,
-                )?),
+                Encoding::Gzip => {
+                    std::borrow::Cow::Owned(ndjson::gunzip(&body, limits.max_decompressed_bytes)?)
+                }
             };
             ndjson::encode_batch(&plain, &org_owned, received_at_ms, &limits)
                 .map_err(IngestError::InvalidBatch)

@@ -188,9 +188,17 @@ mod tests {
         let got: Vec<(usize, &str)> = err.errors.iter().map(|e| (e.line, e.code)).collect();
         assert_eq!(
             got,
-            vec![(2, "not_an_object"), (3, "malformed_json"), (5, "event_too_large")]
+            vec![
+                (2, "not_an_object"),
+                (3, "malformed_json"),
+                (5, "event_too_large")
+            ]
         );
-        assert!(err.errors[1].message.contains("EOF"), "{}", err.errors[1].message);
+        assert!(
+            err.errors[1].message.contains("EOF"),
+            "{}",
+            err.errors[1].message
+        );
         assert!(err.to_string().contains("no line of this batch was stored"));
     }
 
@@ -198,7 +206,11 @@ mod tests {
     fn invalid_utf8_is_refused() {
         let err = encode_batch(b"{\"a\":\"\xff\"}\n", "RJ1", 0, &limits()).unwrap_err();
         assert_eq!(err.errors[0].code, "invalid_utf8");
-        assert!(err.errors[0].message.contains("byte 6"), "{}", err.errors[0].message);
+        assert!(
+            err.errors[0].message.contains("byte 6"),
+            "{}",
+            err.errors[0].message
+        );
     }
 
     #[test]
@@ -220,6 +232,9 @@ mod tests {
             gunzip(&gz, 1000),
             Err(IngestError::BodyTooLarge { limit: 1000, .. })
         ));
-        assert!(matches!(gunzip(b"nope", 1000), Err(IngestError::BadGzip(_))));
+        assert!(matches!(
+            gunzip(b"nope", 1000),
+            Err(IngestError::BadGzip(_))
+        ));
     }
 }

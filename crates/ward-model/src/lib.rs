@@ -24,7 +24,9 @@ pub mod records;
 ///
 /// Stored upper-case. ODS codes are 3 to 10 ASCII letters and digits; anything else is refused
 /// so that a code is always safe to put in a path, a log line or a metric label.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, example = "RJ1")]
 pub struct OdsCode(String);
@@ -43,7 +45,8 @@ impl FromStr for OdsCode {
     type Err = InvalidOdsCode;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let trimmed = s.trim();
-        let ok = (3..=10).contains(&trimmed.len()) && trimmed.bytes().all(|b| b.is_ascii_alphanumeric());
+        let ok =
+            (3..=10).contains(&trimmed.len()) && trimmed.bytes().all(|b| b.is_ascii_alphanumeric());
         if ok {
             Ok(OdsCode(trimmed.to_ascii_uppercase()))
         } else {
@@ -162,7 +165,19 @@ named_enum!(
 );
 
 /// Incident severity on TheHive's 1–4 scale, derived from the rule level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Low = 1,
@@ -221,7 +236,10 @@ mod tests {
     fn unknown_names_list_the_accepted_values() {
         let err = "hospital".parse::<OrgKind>().unwrap_err();
         assert!(err.to_string().contains("acute_trust"), "{err}");
-        assert_eq!("GP practice".parse::<OrgKind>().unwrap(), OrgKind::GpPractice);
+        assert_eq!(
+            "GP practice".parse::<OrgKind>().unwrap(),
+            OrgKind::GpPractice
+        );
         assert_eq!("org-lead".parse::<Role>().unwrap(), Role::OrgLead);
     }
 
@@ -229,7 +247,10 @@ mod tests {
     fn severity_follows_level() {
         assert_eq!(Severity::from(Level::Informational), Severity::Low);
         assert_eq!(Severity::from(Level::High), Severity::High);
-        assert_eq!(Severity::from_i64(Severity::Medium.as_i64()), Some(Severity::Medium));
+        assert_eq!(
+            Severity::from_i64(Severity::Medium.as_i64()),
+            Some(Severity::Medium)
+        );
         assert_eq!(Severity::from_i64(9), None);
     }
 }

@@ -51,18 +51,78 @@ pub struct ScenarioEvent {
 }
 
 const MEMBERS: &[(&str, &str, OrgKind, &str)] = &[
-    ("ZA1", "Northgate Hospitals NHS Foundation Trust", OrgKind::AcuteTrust, "London"),
-    ("ZA2", "Thames Valley Mental Health NHS Trust", OrgKind::MentalHealthTrust, "South East"),
-    ("ZA3", "Severnside University Hospitals NHS Trust", OrgKind::AcuteTrust, "South West"),
-    ("ZA4", "Peak and Trent Hospitals NHS Trust", OrgKind::AcuteTrust, "Midlands"),
-    ("ZA5", "Fenland Acute Hospitals NHS Trust", OrgKind::AcuteTrust, "East of England"),
-    ("ZA6", "Mersey Bay Teaching Hospitals NHS Trust", OrgKind::AcuteTrust, "North West"),
-    ("ZA7", "Pennine Moors Hospitals NHS Foundation Trust", OrgKind::AcuteTrust, "North East and Yorkshire"),
-    ("ZB1", "Northern Counties Ambulance Service NHS Trust", OrgKind::AmbulanceTrust, "North East and Yorkshire"),
-    ("Z81001", "Riverside Surgery", OrgKind::GpPractice, "North East and Yorkshire"),
-    ("Z82002", "Market Street Medical Centre", OrgKind::GpPractice, "London"),
-    ("Z83003", "Orchard Lane Health Centre", OrgKind::GpPractice, "South West"),
-    ("ZC1", "Central and Western Commissioning Support Unit", OrgKind::Csu, "Midlands"),
+    (
+        "ZA1",
+        "Northgate Hospitals NHS Foundation Trust",
+        OrgKind::AcuteTrust,
+        "London",
+    ),
+    (
+        "ZA2",
+        "Thames Valley Mental Health NHS Trust",
+        OrgKind::MentalHealthTrust,
+        "South East",
+    ),
+    (
+        "ZA3",
+        "Severnside University Hospitals NHS Trust",
+        OrgKind::AcuteTrust,
+        "South West",
+    ),
+    (
+        "ZA4",
+        "Peak and Trent Hospitals NHS Trust",
+        OrgKind::AcuteTrust,
+        "Midlands",
+    ),
+    (
+        "ZA5",
+        "Fenland Acute Hospitals NHS Trust",
+        OrgKind::AcuteTrust,
+        "East of England",
+    ),
+    (
+        "ZA6",
+        "Mersey Bay Teaching Hospitals NHS Trust",
+        OrgKind::AcuteTrust,
+        "North West",
+    ),
+    (
+        "ZA7",
+        "Pennine Moors Hospitals NHS Foundation Trust",
+        OrgKind::AcuteTrust,
+        "North East and Yorkshire",
+    ),
+    (
+        "ZB1",
+        "Northern Counties Ambulance Service NHS Trust",
+        OrgKind::AmbulanceTrust,
+        "North East and Yorkshire",
+    ),
+    (
+        "Z81001",
+        "Riverside Surgery",
+        OrgKind::GpPractice,
+        "North East and Yorkshire",
+    ),
+    (
+        "Z82002",
+        "Market Street Medical Centre",
+        OrgKind::GpPractice,
+        "London",
+    ),
+    (
+        "Z83003",
+        "Orchard Lane Health Centre",
+        OrgKind::GpPractice,
+        "South West",
+    ),
+    (
+        "ZC1",
+        "Central and Western Commissioning Support Unit",
+        OrgKind::Csu,
+        "Midlands",
+    ),
 ];
 
 /// The demo federation: twelve members across seven regions.
@@ -103,10 +163,19 @@ fn host(org: &SyntheticOrg, rng: &mut StdRng) -> String {
 }
 
 fn sha256ish(rng: &mut StdRng) -> String {
-    (0..32).map(|_| format!("{:02X}", rng.gen::<u8>())).collect()
+    (0..32)
+        .map(|_| format!("{:02X}", rng.gen::<u8>()))
+        .collect()
 }
 
-fn sysmon_process(org: &SyntheticOrg, computer: &str, image: &str, cmd: &str, parent: &str, rng: &mut StdRng) -> Value {
+fn sysmon_process(
+    org: &SyntheticOrg,
+    computer: &str,
+    image: &str,
+    cmd: &str,
+    parent: &str,
+    rng: &mut StdRng,
+) -> Value {
     json!({
         "Channel": "Microsoft-Windows-Sysmon/Operational",
         "Provider_Name": "Microsoft-Windows-Sysmon",
@@ -232,16 +301,69 @@ fn benign(org: &SyntheticOrg, rng: &mut StdRng) -> Value {
 /// The attack as one infected host of `org` would report it.
 fn infection(org: &SyntheticOrg, rng: &mut StdRng) -> Vec<Value> {
     let computer = host(org, rng);
-    let ip = format!("10.{}.{}.{}", rng.gen_range(0..255), rng.gen_range(0..255), rng.gen_range(1..255));
-    let target = format!("10.{}.{}.{}", rng.gen_range(0..255), rng.gen_range(0..255), rng.gen_range(1..255));
+    let ip = format!(
+        "10.{}.{}.{}",
+        rng.gen_range(0..255),
+        rng.gen_range(0..255),
+        rng.gen_range(1..255)
+    );
+    let target = format!(
+        "10.{}.{}.{}",
+        rng.gen_range(0..255),
+        rng.gen_range(0..255),
+        rng.gen_range(1..255)
+    );
     vec![
-        suricata_alert(org, &ip, &target, "ET EXPLOIT Possible ETERNALBLUE Exploit M2 MS17-010", 2_024_297),
-        sysmon_process(org, &computer, "C:\\Windows\\mssecsvc.exe", "C:\\Windows\\mssecsvc.exe -m security", "C:\\Windows\\System32\\services.exe", rng),
-        sysmon_process(org, &computer, "C:\\Windows\\tasksche.exe", "C:\\Windows\\tasksche.exe /i", "C:\\Windows\\mssecsvc.exe", rng),
-        security_4688(&computer, "C:\\Windows\\System32\\icacls.exe", "icacls . /grant Everyone:F /T /C /Q", "C:\\ProgramData\\wnry\\tasksche.exe", rng),
-        security_4688(&computer, "C:\\Windows\\System32\\vssadmin.exe", "vssadmin delete shadows /all /quiet", "C:\\Windows\\System32\\cmd.exe", rng),
-        winlogbeat_file_create(&computer, "C:\\ProgramData\\wnry\\tasksche.exe", "C:\\Users\\Public\\Documents\\theatre-list.xlsx.WNCRY"),
-        sysmon_process(org, &computer, "C:\\ProgramData\\wnry\\@WanaDecryptor@.exe", "@WanaDecryptor@.exe", "C:\\ProgramData\\wnry\\tasksche.exe", rng),
+        suricata_alert(
+            org,
+            &ip,
+            &target,
+            "ET EXPLOIT Possible ETERNALBLUE Exploit M2 MS17-010",
+            2_024_297,
+        ),
+        sysmon_process(
+            org,
+            &computer,
+            "C:\\Windows\\mssecsvc.exe",
+            "C:\\Windows\\mssecsvc.exe -m security",
+            "C:\\Windows\\System32\\services.exe",
+            rng,
+        ),
+        sysmon_process(
+            org,
+            &computer,
+            "C:\\Windows\\tasksche.exe",
+            "C:\\Windows\\tasksche.exe /i",
+            "C:\\Windows\\mssecsvc.exe",
+            rng,
+        ),
+        security_4688(
+            &computer,
+            "C:\\Windows\\System32\\icacls.exe",
+            "icacls . /grant Everyone:F /T /C /Q",
+            "C:\\ProgramData\\wnry\\tasksche.exe",
+            rng,
+        ),
+        security_4688(
+            &computer,
+            "C:\\Windows\\System32\\vssadmin.exe",
+            "vssadmin delete shadows /all /quiet",
+            "C:\\Windows\\System32\\cmd.exe",
+            rng,
+        ),
+        winlogbeat_file_create(
+            &computer,
+            "C:\\ProgramData\\wnry\\tasksche.exe",
+            "C:\\Users\\Public\\Documents\\theatre-list.xlsx.WNCRY",
+        ),
+        sysmon_process(
+            org,
+            &computer,
+            "C:\\ProgramData\\wnry\\@WanaDecryptor@.exe",
+            "@WanaDecryptor@.exe",
+            "C:\\ProgramData\\wnry\\tasksche.exe",
+            rng,
+        ),
     ]
 }
 

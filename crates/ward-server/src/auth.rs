@@ -2,8 +2,8 @@
 //! personal token (or the session cookie the web page sets from it).
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ward_model::records::User;
@@ -17,7 +17,10 @@ pub const SESSION_COOKIE: &str = "ward_session";
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// A member system, by its organisation's API key.
-    Member { org: OdsCode, key_id: String },
+    Member {
+        org: OdsCode,
+        key_id: String,
+    },
     Person(User),
 }
 
@@ -65,8 +68,15 @@ impl Principal {
 /// The credential in a request: `Authorization: Bearer …`, HTTP Basic (the secret as the
 /// password, for tools that only speak Basic) or the web session cookie.
 pub fn credential(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+    if let Some(value) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
             return Some(token.trim().to_string());
         }
         if let Some(b64) = value.strip_prefix("Basic ") {
@@ -91,13 +101,20 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Princi
             .await?
             .map(|(org, key_id)| Principal::Member { org, key_id }));
     }
-    Ok(state.store.authenticate_user(token).await?.map(Principal::Person))
+    Ok(state
+        .store
+        .authenticate_user(token)
+        .await?
+        .map(Principal::Person))
 }
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(token) = credential(parts) else {
             return Err(ApiError::unauthorized(
                 "no credential: send `Authorization: Bearer <key or token>`",

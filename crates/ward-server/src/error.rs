@@ -82,9 +82,11 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists"))
-            }
+            StoreError::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{what} already exists"),
+            ),
             StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             StoreError::Invalid(why) => ApiError::bad_request("invalid_request", why),
             other => {

@@ -55,11 +55,26 @@ use crate::state::{AppState, Inner};
 
 /// ward's own rules, compiled into the binary (`rules/builtin/`).
 pub const BUILTIN_RULES: &[(&str, &str)] = &[
-    ("builtin/wannacry_process.yml", include_str!("../../../rules/builtin/wannacry_process.yml")),
-    ("builtin/shadow_copy_deletion.yml", include_str!("../../../rules/builtin/shadow_copy_deletion.yml")),
-    ("builtin/icacls_grant_everyone.yml", include_str!("../../../rules/builtin/icacls_grant_everyone.yml")),
-    ("builtin/wannacry_encrypted_files.yml", include_str!("../../../rules/builtin/wannacry_encrypted_files.yml")),
-    ("builtin/eternalblue_network.yml", include_str!("../../../rules/builtin/eternalblue_network.yml")),
+    (
+        "builtin/wannacry_process.yml",
+        include_str!("../../../rules/builtin/wannacry_process.yml"),
+    ),
+    (
+        "builtin/shadow_copy_deletion.yml",
+        include_str!("../../../rules/builtin/shadow_copy_deletion.yml"),
+    ),
+    (
+        "builtin/icacls_grant_everyone.yml",
+        include_str!("../../../rules/builtin/icacls_grant_everyone.yml"),
+    ),
+    (
+        "builtin/wannacry_encrypted_files.yml",
+        include_str!("../../../rules/builtin/wannacry_encrypted_files.yml"),
+    ),
+    (
+        "builtin/eternalblue_network.yml",
+        include_str!("../../../rules/builtin/eternalblue_network.yml"),
+    ),
 ];
 
 /// File in the data directory holding the first central analyst's token.
@@ -68,7 +83,10 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot create data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Log(#[from] ward_eventlog::LogError),
     #[error(transparent)]
@@ -78,9 +96,15 @@ pub enum ServerError {
     #[error("configuration: {0}")]
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A server that is up. Dropping it does not stop it; call [`RunningServer::shutdown`].
@@ -120,13 +144,20 @@ impl RunningServer {
 fn load_rules(cfg: &Config) -> (Engine, Vec<String>) {
     let mut sources: Vec<(String, String)> = Vec::new();
     if cfg.detection.builtin_rules {
-        sources.extend(BUILTIN_RULES.iter().map(|(n, t)| (n.to_string(), t.to_string())));
+        sources.extend(
+            BUILTIN_RULES
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string())),
+        );
     }
     let mut errors = Vec::new();
     if let Some(dir) = &cfg.detection.rules_dir {
         let files = collect_rule_files(dir);
         if files.is_empty() {
-            errors.push(format!("{}: no .yml or .yaml rule files found", dir.display()));
+            errors.push(format!(
+                "{}: no .yml or .yaml rule files found",
+                dir.display()
+            ));
         }
         for path in files {
             match std::fs::read_to_string(&path) {
@@ -140,7 +171,11 @@ fn load_rules(cfg: &Config) -> (Engine, Vec<String>) {
     for e in &errors {
         tracing::warn!(error = %e, "rule not loaded");
     }
-    tracing::info!(loaded = report.loaded, refused = errors.len(), "rules loaded");
+    tracing::info!(
+        loaded = report.loaded,
+        refused = errors.len(),
+        "rules loaded"
+    );
     (report.engine, errors)
 }
 
@@ -151,7 +186,9 @@ fn collect_rule_files(path: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -170,8 +207,11 @@ fn channels(cfg: &Config) -> Result<ChannelSet, ServerError> {
         return Ok(ChannelSet::log_only());
     }
     let need = |v: &Option<String>, name: &str| {
-        v.clone()
-            .ok_or_else(|| ServerError::Config(format!("notify.provider = \"govuk_notify\" needs notify.{name}")))
+        v.clone().ok_or_else(|| {
+            ServerError::Config(format!(
+                "notify.provider = \"govuk_notify\" needs notify.{name}"
+            ))
+        })
     };
     let config = NotifyConfig::new(
         need(&cfg.notify.api_key, "api_key")?,
@@ -186,7 +226,10 @@ fn channels(cfg: &Config) -> Result<ChannelSet, ServerError> {
     })
 }
 
-async fn bootstrap_admin(store: &Store, data_dir: &std::path::Path) -> Result<Option<String>, ServerError> {
+async fn bootstrap_admin(
+    store: &Store,
+    data_dir: &std::path::Path,
+) -> Result<Option<String>, ServerError> {
     if store.count_users().await? > 0 {
         return Ok(None);
     }
@@ -194,7 +237,10 @@ async fn bootstrap_admin(store: &Store, data_dir: &std::path::Path) -> Result<Op
         .create_user("admin", "admin@localhost", Role::CentralAnalyst, None)
         .await?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
-    write_private(&path, &token).map_err(|source| ServerError::Write { path: path.clone(), source })?;
+    write_private(&path, &token).map_err(|source| ServerError::Write {
+        path: path.clone(),
+        source,
+    })?;
     tracing::info!(path = %path.display(), "created the first central analyst; token written");
     Ok(Some(token))
 }
@@ -216,7 +262,10 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 /// Starts everything and returns once the HTTP listener is bound.
 pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
     let data_dir = cfg.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).map_err(|source| ServerError::DataDir { path: data_dir.clone(), source })?;
+    std::fs::create_dir_all(&data_dir).map_err(|source| ServerError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
     let log = Arc::new(EmbeddedLog::open(
         &cfg.eventlog_dir(),
         LogOptions {
@@ -232,7 +281,10 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
             .await
             .map_err(|e| ServerError::Config(format!("rule loading failed: {e}")))?
     } else {
-        (Engine::from_sources(&[], &EngineConfig::default()).engine, Vec::new())
+        (
+            Engine::from_sources(&[], &EngineConfig::default()).engine,
+            Vec::new(),
+        )
     };
     let engine = Arc::new(engine);
     let registry = Arc::new(Registry::default());
@@ -250,11 +302,19 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
     );
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
-        .map_err(|source| ServerError::Bind { addr: cfg.http.listen.clone(), source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr: cfg.http.listen.clone(), source })?;
-    let public_url = cfg.http.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        .map_err(|source| ServerError::Bind {
+            addr: cfg.http.listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: cfg.http.listen.clone(),
+        source,
+    })?;
+    let public_url = cfg
+        .http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let channel_set = channels(&cfg)?;
     let state = AppState::new(Inner {
         cfg: cfg.clone(),
@@ -299,7 +359,11 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         };
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
     }
-    tasks.push(tokio::spawn(retention(log.clone(), cfg.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(retention(
+        log.clone(),
+        cfg.clone(),
+        shutdown_rx.clone(),
+    )));
 
     let app = Router::new()
         .merge(api::router())
@@ -331,26 +395,40 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
     })
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         state.registry.render(),
     )
 }
 
 fn register_log_gauges(registry: &Registry, log: Arc<EmbeddedLog>) {
     let l = log.clone();
-    registry.gauge_fn("ward_eventlog_committed_offset", "Events durably stored so far", &[], move || {
-        l.stats().committed_offset as f64
-    });
+    registry.gauge_fn(
+        "ward_eventlog_committed_offset",
+        "Events durably stored so far",
+        &[],
+        move || l.stats().committed_offset as f64,
+    );
     let l = log.clone();
-    registry.gauge_fn("ward_eventlog_bytes", "Bytes of the event log on disk", &[], move || {
-        l.stats().bytes_on_disk as f64
-    });
+    registry.gauge_fn(
+        "ward_eventlog_bytes",
+        "Bytes of the event log on disk",
+        &[],
+        move || l.stats().bytes_on_disk as f64,
+    );
     let l = log.clone();
-    registry.gauge_fn("ward_eventlog_syncs", "fdatasync calls (group commits)", &[], move || {
-        l.stats().syncs as f64
-    });
+    registry.gauge_fn(
+        "ward_eventlog_syncs",
+        "fdatasync calls (group commits)",
+        &[],
+        move || l.stats().syncs as f64,
+    );
     registry.gauge_fn(
         "ward_eventlog_retention_deleted_records",
         "Events removed by retention",

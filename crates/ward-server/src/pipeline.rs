@@ -51,8 +51,14 @@ pub fn event_host(event: &Value) -> Option<String> {
 }
 
 /// Runs the rules over a batch on all cores. CPU-bound: call it off the async runtime.
-fn evaluate(engine: &Engine, records: &[LogRecord], errors: &ward_telemetry::Counter) -> Vec<RuleHit> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+fn evaluate(
+    engine: &Engine,
+    records: &[LogRecord],
+    errors: &ward_telemetry::Counter,
+) -> Vec<RuleHit> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let chunk = records.len().div_ceil(threads).max(256);
     let run = |part: &[LogRecord]| -> Vec<RuleHit> {
         let mut hits = Vec::new();
@@ -100,7 +106,10 @@ fn evaluate(engine: &Engine, records: &[LogRecord], errors: &ward_telemetry::Cou
         return run(records);
     }
     std::thread::scope(|s| {
-        let handles: Vec<_> = records.chunks(chunk).map(|part| s.spawn(move || run(part))).collect();
+        let handles: Vec<_> = records
+            .chunks(chunk)
+            .map(|part| s.spawn(move || run(part)))
+            .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_default())
@@ -142,7 +151,11 @@ impl DetectionConsumer {
                 return;
             }
         };
-        tracing::info!(offset = start, rules = self.engine.rule_count(), "detection consumer starting");
+        tracing::info!(
+            offset = start,
+            rules = self.engine.rule_count(),
+            "detection consumer starting"
+        );
         let mut reader: Option<Box<dyn LogReader>> = match self.log.reader(start) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -220,14 +233,19 @@ impl DetectionConsumer {
         }
     }
 
-    async fn commit(&self, hits: &[RuleHit], next_offset: u64) -> Result<usize, ward_alerting::AlertingError> {
+    async fn commit(
+        &self,
+        hits: &[RuleHit],
+        next_offset: u64,
+    ) -> Result<usize, ward_alerting::AlertingError> {
         let mut tx = self.store.begin_detection_tx().await?;
         let now = now_ms();
         let mut queued = 0;
         for hit in hits {
             queued += self.grouper.apply(&mut tx, hit, now).await?.messages_queued;
         }
-        tx.set_consumer_offset(DETECTION_CONSUMER, next_offset, now).await?;
+        tx.set_consumer_offset(DETECTION_CONSUMER, next_offset, now)
+            .await?;
         tx.commit().await?;
         Ok(queued)
     }
@@ -241,10 +259,22 @@ mod tests {
     #[test]
     fn host_comes_from_any_layout() {
         assert_eq!(event_host(&json!({"Computer": "a"})).as_deref(), Some("a"));
-        assert_eq!(event_host(&json!({"Event": {"System": {"Computer": "b"}}})).as_deref(), Some("b"));
-        assert_eq!(event_host(&json!({"winlog": {"computer_name": "c"}})).as_deref(), Some("c"));
-        assert_eq!(event_host(&json!({"host": {"name": "d"}})).as_deref(), Some("d"));
-        assert_eq!(event_host(&json!({"src_ip": "10.0.0.1"})).as_deref(), Some("10.0.0.1"));
+        assert_eq!(
+            event_host(&json!({"Event": {"System": {"Computer": "b"}}})).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            event_host(&json!({"winlog": {"computer_name": "c"}})).as_deref(),
+            Some("c")
+        );
+        assert_eq!(
+            event_host(&json!({"host": {"name": "d"}})).as_deref(),
+            Some("d")
+        );
+        assert_eq!(
+            event_host(&json!({"src_ip": "10.0.0.1"})).as_deref(),
+            Some("10.0.0.1")
+        );
         assert_eq!(event_host(&json!({"x": 1})), None);
     }
 }

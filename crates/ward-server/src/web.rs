@@ -34,7 +34,11 @@ th{background:#f0f4f5}.national{background:#fde8e8}.sev4{color:#d5281b;font-weig
 .muted{color:#4c6272}.pill{display:inline-block;padding:0 .4rem;border-radius:.6rem;background:#e8edee;margin-right:.2rem}";
 
 fn page(title: &str, refresh: bool, body: &str) -> Html<String> {
-    let meta = if refresh { "<meta http-equiv=\"refresh\" content=\"3\">" } else { "" };
+    let meta = if refresh {
+        "<meta http-equiv=\"refresh\" content=\"3\">"
+    } else {
+        ""
+    };
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{meta}<title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
         escape(title)
@@ -54,7 +58,11 @@ fn login_form(message: &str) -> Response {
         "<h1>ward</h1><p>{}</p><form method=\"post\" action=\"/login\"><label>Personal token <input name=\"token\" type=\"password\" size=\"60\"></label> <button>Sign in</button></form>",
         escape(message)
     );
-    (StatusCode::UNAUTHORIZED, page("ward — sign in", false, &body)).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        page("ward — sign in", false, &body),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -101,7 +109,9 @@ fn sev_class(sev: i64) -> &'static str {
 }
 
 fn sev_name(sev: i64) -> &'static str {
-    ward_model::Severity::from_i64(sev).map(|s| s.as_str()).unwrap_or("?")
+    ward_model::Severity::from_i64(sev)
+        .map(|s| s.as_str())
+        .unwrap_or("?")
 }
 
 pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -114,7 +124,10 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
     }
 }
 
-async fn render_index(state: &AppState, p: &Principal) -> Result<Html<String>, ward_storage::StoreError> {
+async fn render_index(
+    state: &AppState,
+    p: &Principal,
+) -> Result<Html<String>, ward_storage::StoreError> {
     let own = p.org_scope().cloned();
     let incidents = state.store.list_incidents(own.as_ref(), None, 200).await?;
     let orgs: Vec<_> = state
@@ -124,7 +137,10 @@ async fn render_index(state: &AppState, p: &Principal) -> Result<Html<String>, w
         .into_iter()
         .filter(|o| p.can_read_org(&o.ods_code))
         .collect();
-    let notes = state.store.list_notifications(own.as_ref(), None, 30).await?;
+    let notes = state
+        .store
+        .list_notifications(own.as_ref(), None, 30)
+        .await?;
     let detections = state.store.count_detections().await?;
     let mut b = String::new();
     let _ = write!(
@@ -182,7 +198,11 @@ async fn render_index(state: &AppState, p: &Principal) -> Result<Html<String>, w
     Ok(page("ward — incidents", true, &b))
 }
 
-pub async fn incident_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+pub async fn incident_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
     let Some(p) = principal(&state, &headers).await else {
         return login_form("Sign in to see this incident.");
     };
@@ -223,7 +243,15 @@ pub async fn incident_page(State(state): State<AppState>, headers: HeaderMap, Pa
         let attempts: Vec<String> = n
             .attempt_log
             .iter()
-            .map(|a| format!("{} {} ({} ms) {}", rfc3339(a.attempted_at), a.outcome, a.duration_ms, a.detail))
+            .map(|a| {
+                format!(
+                    "{} {} ({} ms) {}",
+                    rfc3339(a.attempted_at),
+                    a.outcome,
+                    a.duration_ms,
+                    a.detail
+                )
+            })
             .collect();
         let _ = write!(
             b,
@@ -244,6 +272,9 @@ pub async fn incident_page(State(state): State<AppState>, headers: HeaderMap, Pa
 mod tests {
     #[test]
     fn escapes_markup() {
-        assert_eq!(super::escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            super::escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

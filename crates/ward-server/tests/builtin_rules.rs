@@ -25,11 +25,20 @@ fn the_outbreak_is_detected_and_ordinary_activity_is_not() {
     for ev in ward_scenario::outbreak(&orgs, 1) {
         let hits = engine.evaluate(&ev.event);
         if ev.malicious {
-            assert!(!hits.is_empty(), "missed attack event from {}: {}", ev.org, ev.event);
+            assert!(
+                !hits.is_empty(),
+                "missed attack event from {}: {}",
+                ev.org,
+                ev.event
+            );
             rules_seen.extend(hits.iter().map(|h| h.title.clone()));
         } else {
             assert!(hits.is_empty(), "false positive {:?} on {}", hits, ev.event);
         }
     }
-    assert_eq!(rules_seen.len(), 5, "every built-in rule fires on the outbreak: {rules_seen:?}");
+    assert_eq!(
+        rules_seen.len(),
+        5,
+        "every built-in rule fires on the outbreak: {rules_seen:?}"
+    );
 }

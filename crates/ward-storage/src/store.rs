@@ -57,7 +57,8 @@ pub(crate) fn parse_ods(s: String) -> Result<OdsCode, StoreError> {
 }
 
 fn parse_named<T: FromStr<Err = ward_model::UnknownName>>(s: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|e: ward_model::UnknownName| StoreError::Invalid(e.to_string()))
+    s.parse()
+        .map_err(|e: ward_model::UnknownName| StoreError::Invalid(e.to_string()))
 }
 
 impl Store {
@@ -72,7 +73,11 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
         let opts = AnyConnectOptions::from_str(url)?;
-        let max = if url.contains(":memory:") { 1 } else { max_connections.max(1) };
+        let max = if url.contains(":memory:") {
+            1
+        } else {
+            max_connections.max(1)
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .after_connect(move |conn, _meta| {
@@ -549,13 +554,15 @@ impl Store {
         .iter()
         .map(|o| o.try_get::<String, _>("org_code"))
         .collect::<Result<Vec<_>, _>>()?;
-        let mut rules = sqlx::query("SELECT rule_id FROM incident_rules WHERE incident_id = $1 ORDER BY rule_id")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|o| o.try_get::<String, _>("rule_id"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut rules = sqlx::query(
+            "SELECT rule_id FROM incident_rules WHERE incident_id = $1 ORDER BY rule_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|o| o.try_get::<String, _>("rule_id"))
+        .collect::<Result<Vec<_>, _>>()?;
         let rule_id: String = r.try_get("rule_id")?;
         if rules.is_empty() {
             rules.push(rule_id.clone());
@@ -593,7 +600,9 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| outbox_from_row(r, Vec::new())).collect()
+        rows.iter()
+            .map(|r| outbox_from_row(r, Vec::new()))
+            .collect()
     }
 
     pub async fn record_attempt(&self, u: &OutboxUpdate) -> Result<(), StoreError> {
@@ -665,9 +674,10 @@ impl Store {
     }
 
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
             .collect()

@@ -140,7 +140,11 @@ impl<'c> DetectionTx<'c> {
     }
 
     /// Raises an incident's severity to `severity` if it is lower.
-    pub async fn raise_severity(&mut self, incident_id: i64, severity: i64) -> Result<(), StoreError> {
+    pub async fn raise_severity(
+        &mut self,
+        incident_id: i64,
+        severity: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE incidents SET severity = $1 WHERE id = $2 AND severity < $1")
             .bind(severity)
             .bind(incident_id)
@@ -150,7 +154,11 @@ impl<'c> DetectionTx<'c> {
     }
 
     /// Records that `rule_id` is part of a national incident.
-    pub async fn add_incident_rule(&mut self, incident_id: i64, rule_id: &str) -> Result<(), StoreError> {
+    pub async fn add_incident_rule(
+        &mut self,
+        incident_id: i64,
+        rule_id: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO incident_rules (incident_id, rule_id) VALUES ($1, $2) ON CONFLICT (incident_id, rule_id) DO NOTHING",
         )
@@ -174,9 +182,7 @@ impl<'c> DetectionTx<'c> {
         .bind(since)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
-            .map(|r| Ok(r.try_get("org_code")?))
-            .collect()
+        rows.iter().map(|r| Ok(r.try_get("org_code")?)).collect()
     }
 
     pub async fn insert_incident(&mut self, n: &NewIncident<'_>) -> Result<i64, StoreError> {
@@ -229,12 +235,14 @@ impl<'c> DetectionTx<'c> {
         if exists {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO incident_orgs (incident_id, org_code, joined_at) VALUES ($1, $2, $3)")
-            .bind(incident_id)
-            .bind(org)
-            .bind(at)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO incident_orgs (incident_id, org_code, joined_at) VALUES ($1, $2, $3)",
+        )
+        .bind(incident_id)
+        .bind(org)
+        .bind(at)
+        .execute(&mut *self.tx)
+        .await?;
         sqlx::query("UPDATE incidents SET org_count = org_count + 1 WHERE id = $1")
             .bind(incident_id)
             .execute(&mut *self.tx)

@@ -2,7 +2,9 @@
 
 use ward_model::records::IncidentScope;
 use ward_model::{OdsCode, OrgKind, Role};
-use ward_storage::{NewContact, NewDetection, NewIncident, NewOutbox, OutboxUpdate, Store, StoreError};
+use ward_storage::{
+    NewContact, NewDetection, NewIncident, NewOutbox, OutboxUpdate, Store, StoreError,
+};
 use ward_testkit::PgDatabase;
 
 /// Runs `$body` with a fresh store of each engine.
@@ -38,11 +40,21 @@ fn ods(s: &str) -> OdsCode {
 
 async fn two_orgs(store: &Store) {
     store
-        .create_org(&ods("RJ1"), "Guy's and St Thomas'", OrgKind::AcuteTrust, "London")
+        .create_org(
+            &ods("RJ1"),
+            "Guy's and St Thomas'",
+            OrgKind::AcuteTrust,
+            "London",
+        )
         .await
         .unwrap();
     store
-        .create_org(&ods("B82005"), "Riverside Surgery", OrgKind::GpPractice, "North East and Yorkshire")
+        .create_org(
+            &ods("B82005"),
+            "Riverside Surgery",
+            OrgKind::GpPractice,
+            "North East and Yorkshire",
+        )
         .await
         .unwrap();
 }
@@ -56,7 +68,10 @@ on_both_engines!(organisations, |store| {
     let again = store
         .create_org(&ods("RJ1"), "dup", OrgKind::AcuteTrust, "London")
         .await;
-    assert!(matches!(again, Err(StoreError::Conflict(ref w)) if w.contains("RJ1")), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::Conflict(ref w)) if w.contains("RJ1")),
+        "{again:?}"
+    );
     assert!(store.get_org(&ods("ZZZ")).await.unwrap().is_none());
 });
 
@@ -71,24 +86,39 @@ on_both_engines!(users_and_roles, |store| {
         .create_user("Lee", "lee@rj1.example", Role::OrgLead, Some(&ods("RJ1")))
         .await
         .unwrap();
-    assert_eq!(store.authenticate_user(&token).await.unwrap().unwrap().id, analyst.id);
     assert_eq!(
-        store.authenticate_user(&lead_token).await.unwrap().unwrap().org_code,
+        store.authenticate_user(&token).await.unwrap().unwrap().id,
+        analyst.id
+    );
+    assert_eq!(
+        store
+            .authenticate_user(&lead_token)
+            .await
+            .unwrap()
+            .unwrap()
+            .org_code,
         Some(ods("RJ1"))
     );
     assert!(store.authenticate_user("wu_nope").await.unwrap().is_none());
     // A lead needs an organisation, an analyst must not have one, and it must exist.
-    assert!(store.create_user("x", "x@x", Role::OrgLead, None).await.is_err());
+    assert!(store
+        .create_user("x", "x@x", Role::OrgLead, None)
+        .await
+        .is_err());
     assert!(store
         .create_user("y", "y@y", Role::CentralAnalyst, Some(&ods("RJ1")))
         .await
         .is_err());
     assert!(matches!(
-        store.create_user("z", "z@z", Role::OrgViewer, Some(&ods("NOPE1"))).await,
+        store
+            .create_user("z", "z@z", Role::OrgViewer, Some(&ods("NOPE1")))
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.create_user("dup", "lee@rj1.example", Role::OrgViewer, Some(&ods("RJ1"))).await,
+        store
+            .create_user("dup", "lee@rj1.example", Role::OrgViewer, Some(&ods("RJ1")))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.count_users().await.unwrap(), 2);
@@ -105,10 +135,17 @@ on_both_engines!(api_keys, |store| {
     let revoked = store.revoke_api_key(&key.id).await.unwrap();
     assert!(revoked.revoked_at.is_some());
     assert!(store.authenticate_key(&secret).await.unwrap().is_none());
-    assert!(matches!(store.revoke_api_key("knope").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.revoke_api_key("knope").await,
+        Err(StoreError::NotFound(_))
+    ));
     let listed = store.list_api_keys(&ods("RJ1")).await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert!(store.list_api_keys(&ods("B82005")).await.unwrap().is_empty());
+    assert!(store
+        .list_api_keys(&ods("B82005"))
+        .await
+        .unwrap()
+        .is_empty());
     assert!(matches!(
         store.create_api_key(&ods("NOPE1"), "x").await,
         Err(StoreError::NotFound(_))
@@ -129,17 +166,28 @@ on_both_engines!(contacts, |store| {
         )
         .await
         .unwrap();
-    assert_eq!(store.list_contacts(&ods("RJ1")).await.unwrap(), vec![c.clone()]);
+    assert_eq!(
+        store.list_contacts(&ods("RJ1")).await.unwrap(),
+        vec![c.clone()]
+    );
     let none = store
         .add_contact(
             &ods("RJ1"),
-            NewContact { name: "x".into(), phone: None, email: None, role: "deputy".into() },
+            NewContact {
+                name: "x".into(),
+                phone: None,
+                email: None,
+                role: "deputy".into(),
+            },
         )
         .await;
     assert!(matches!(none, Err(StoreError::Invalid(_))));
     store.delete_contact(c.id).await.unwrap();
     assert!(store.list_contacts(&ods("RJ1")).await.unwrap().is_empty());
-    assert!(matches!(store.delete_contact(c.id).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.delete_contact(c.id).await,
+        Err(StoreError::NotFound(_))
+    ));
 });
 
 async fn one_detection(store: &Store, offset: i64, commit: bool) -> i64 {
@@ -190,7 +238,9 @@ async fn one_detection(store: &Store, offset: i64, commit: bool) -> i64 {
     })
     .await
     .unwrap();
-    tx.set_consumer_offset("detection", offset as u64 + 1, 1000).await.unwrap();
+    tx.set_consumer_offset("detection", offset as u64 + 1, 1000)
+        .await
+        .unwrap();
     if commit {
         tx.commit().await.unwrap();
     }
@@ -203,25 +253,51 @@ on_both_engines!(detection_batches_commit_atomically, |store| {
     one_detection(&store, 5, false).await;
     assert_eq!(store.consumer_offset("detection").await.unwrap(), 0);
     assert_eq!(store.count_detections().await.unwrap(), 0);
-    assert!(store.list_notifications(None, None, 10).await.unwrap().is_empty());
+    assert!(store
+        .list_notifications(None, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let id = one_detection(&store, 6, true).await;
     assert_eq!(store.consumer_offset("detection").await.unwrap(), 7);
-    let incidents = store.list_incidents(Some(&ods("RJ1")), None, 10).await.unwrap();
+    let incidents = store
+        .list_incidents(Some(&ods("RJ1")), None, 10)
+        .await
+        .unwrap();
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0].id, id);
     assert_eq!(incidents[0].organisations, vec!["RJ1".to_string()]);
     assert_eq!(incidents[0].detection_count, 1);
-    assert!(store.list_incidents(Some(&ods("B82005")), None, 10).await.unwrap().is_empty());
+    assert!(store
+        .list_incidents(Some(&ods("B82005")), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let dets = store.list_detections(None, Some(id), 10).await.unwrap();
     assert_eq!(dets[0].tags, vec!["attack.t1486".to_string()]);
     assert_eq!(dets[0].matched_fields["Image"], "x");
     // Grouping lookups inside a transaction.
     let mut tx = store.begin_detection_tx().await.unwrap();
-    let open = tx.find_open_local("r1", "RJ1", Some("pc1"), 0).await.unwrap().unwrap();
+    let open = tx
+        .find_open_local("r1", "RJ1", Some("pc1"), 0)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(open.id, id);
-    assert!(tx.find_open_local("r1", "RJ1", Some("pc2"), 0).await.unwrap().is_none());
-    assert!(tx.find_open_local("r1", "RJ1", Some("pc1"), 5000).await.unwrap().is_none());
-    assert_eq!(tx.orgs_with_local("r1", 0).await.unwrap(), vec!["RJ1".to_string()]);
+    assert!(tx
+        .find_open_local("r1", "RJ1", Some("pc2"), 0)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(tx
+        .find_open_local("r1", "RJ1", Some("pc1"), 5000)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        tx.orgs_with_local("r1", 0).await.unwrap(),
+        vec!["RJ1".to_string()]
+    );
     let national = tx
         .insert_incident(&NewIncident {
             scope: "national",
@@ -235,20 +311,37 @@ on_both_engines!(detection_batches_commit_atomically, |store| {
         })
         .await
         .unwrap();
-    assert_eq!(tx.find_open_national("r1", 0).await.unwrap(), None, "found through its rules");
+    assert_eq!(
+        tx.find_open_national("r1", 0).await.unwrap(),
+        None,
+        "found through its rules"
+    );
     tx.add_incident_rule(national, "r1").await.unwrap();
     tx.add_incident_rule(national, "r1").await.unwrap();
     assert_eq!(tx.link_locals(national, "r1", "RJ1", 0).await.unwrap(), 1);
     assert!(tx.add_incident_org(national, "RJ1", 2000).await.unwrap());
     assert!(!tx.add_incident_org(national, "RJ1", 2000).await.unwrap());
-    assert_eq!(tx.find_open_national("r1", 0).await.unwrap(), Some(national));
+    assert_eq!(
+        tx.find_open_national("r1", 0).await.unwrap(),
+        Some(national)
+    );
     let orgs = vec!["RJ1".to_string(), "B82005".to_string()];
-    assert_eq!(tx.find_overlapping_national(&orgs, 0, 1).await.unwrap(), Some(national));
-    assert_eq!(tx.find_overlapping_national(&orgs, 0, 2).await.unwrap(), None);
+    assert_eq!(
+        tx.find_overlapping_national(&orgs, 0, 1).await.unwrap(),
+        Some(national)
+    );
+    assert_eq!(
+        tx.find_overlapping_national(&orgs, 0, 2).await.unwrap(),
+        None
+    );
     tx.raise_severity(national, 2).await.unwrap();
     tx.commit().await.unwrap();
     let all = store.list_incidents(None, None, 10).await.unwrap();
-    assert_eq!(all[0].scope, IncidentScope::National, "national incidents list first");
+    assert_eq!(
+        all[0].scope,
+        IncidentScope::National,
+        "national incidents list first"
+    );
     assert_eq!(all[1].parent_id, Some(national));
     assert_eq!(all[0].rules, vec!["r1".to_string()]);
     assert_eq!(all[0].severity, 4, "severity is only ever raised");
@@ -259,7 +352,10 @@ on_both_engines!(outbox_attempts, |store| {
     one_detection(&store, 1, true).await;
     let due = store.due_outbox(2000, 10).await.unwrap();
     assert_eq!(due.len(), 1);
-    assert!(store.due_outbox(500, 10).await.unwrap().is_empty(), "not due before created");
+    assert!(
+        store.due_outbox(500, 10).await.unwrap().is_empty(),
+        "not due before created"
+    );
     let id = due[0].id;
     store
         .record_attempt(&OutboxUpdate {
@@ -290,12 +386,18 @@ on_both_engines!(outbox_attempts, |store| {
         })
         .await
         .unwrap();
-    let n = &store.list_notifications(Some(&ods("RJ1")), None, 10).await.unwrap()[0];
+    let n = &store
+        .list_notifications(Some(&ods("RJ1")), None, 10)
+        .await
+        .unwrap()[0];
     assert_eq!(n.status, "sent");
     assert_eq!(n.attempts, 2);
     assert_eq!(n.sent_at, Some(3007));
     assert_eq!(n.provider_id.as_deref(), Some("abc"));
     assert_eq!(n.attempt_log.len(), 2);
     assert_eq!(n.attempt_log[0].http_status, Some(503));
-    assert_eq!(store.outbox_counts().await.unwrap(), vec![("sent".to_string(), 1)]);
+    assert_eq!(
+        store.outbox_counts().await.unwrap(),
+        vec![("sent".to_string(), 1)]
+    );
 });

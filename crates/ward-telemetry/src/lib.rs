@@ -56,7 +56,10 @@ fn render_labels(labels: &[(&str, &str)]) -> String {
     let inner: Vec<String> = labels
         .iter()
         .map(|(k, v)| {
-            let escaped = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
             format!("{k}=\"{escaped}\"")
         })
         .collect();
@@ -155,7 +158,8 @@ mod tests {
     fn renders_help_type_and_series_once_per_name() {
         let r = Registry::default();
         r.counter("a_total", "A things", &[("reason", "x")]).add(2);
-        r.counter("a_total", "A things", &[("reason", "y\"q")]).inc();
+        r.counter("a_total", "A things", &[("reason", "y\"q")])
+            .inc();
         r.counter("a_total", "A things", &[("reason", "x")]).inc();
         r.gauge_fn("b", "B level", &[], || 1.5);
         let text = r.render();

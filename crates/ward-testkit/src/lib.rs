@@ -56,7 +56,10 @@ impl Drop for PgDatabase {
         // Drop runs inside a runtime in async tests; a thread with its own runtime avoids
         // blocking it.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async {

@@ -23,7 +23,10 @@ pub struct Ward {
 impl Ward {
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Ward {
         let port = ward_testkit::free_port();
-        let extra_env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let extra_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let child = spawn(data_dir, port, &extra_env);
         let url = format!("http://127.0.0.1:{port}");
         wait_healthy(&url);
@@ -31,7 +34,14 @@ impl Ward {
             .expect("admin token written at first start")
             .trim()
             .to_string();
-        Ward { child, url, token, data_dir: data_dir.to_path_buf(), port, extra_env }
+        Ward {
+            child,
+            url,
+            token,
+            data_dir: data_dir.to_path_buf(),
+            port,
+            extra_env,
+        }
     }
 
     /// `kill -9`, then start again on the same directory and port.
@@ -62,13 +72,24 @@ impl Ward {
     }
 
     pub fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let resp = self.client().get(format!("{}{path}", self.url)).bearer_auth(token).send().expect("GET");
+        let resp = self
+            .client()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .expect("GET");
         let status = resp.status().as_u16();
         (status, resp.json().unwrap_or(Value::Null))
     }
 
     pub fn post_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        let resp = self.client().post(format!("{}{path}", self.url)).bearer_auth(token).json(body).send().expect("POST");
+        let resp = self
+            .client()
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .expect("POST");
         let status = resp.status().as_u16();
         (status, resp.json().unwrap_or(Value::Null))
     }
@@ -148,7 +169,11 @@ pub fn member(w: &Ward, code: &str, region: &str) -> String {
         &serde_json::json!({"name": format!("{code} lead"), "phone": "07700 900123", "email": format!("lead@{code}.example")}),
     );
     assert_eq!(s, 201, "{v}");
-    let (s, v) = w.post_json(&format!("/api/v1/organisations/{code}/keys"), &w.token, &serde_json::json!({"label": "test"}));
+    let (s, v) = w.post_json(
+        &format!("/api/v1/organisations/{code}/keys"),
+        &w.token,
+        &serde_json::json!({"label": "test"}),
+    );
     assert_eq!(s, 201, "{v}");
     v["secret"].as_str().unwrap().to_string()
 }

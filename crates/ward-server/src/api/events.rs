@@ -79,12 +79,20 @@ pub async fn post_events(
         .and_then(|v| v.parse::<u64>().ok())
     {
         if len > limit {
-            return Err(ApiError::from(ward_ingest::IngestError::BodyTooLarge { size: len, limit }));
+            return Err(ApiError::from(ward_ingest::IngestError::BodyTooLarge {
+                size: len,
+                limit,
+            }));
         }
     }
-    let bytes = axum::body::to_bytes(body, limit as usize).await.map_err(|_| {
-        ApiError::from(ward_ingest::IngestError::BodyTooLarge { size: limit + 1, limit })
-    })?;
+    let bytes = axum::body::to_bytes(body, limit as usize)
+        .await
+        .map_err(|_| {
+            ApiError::from(ward_ingest::IngestError::BodyTooLarge {
+                size: limit + 1,
+                limit,
+            })
+        })?;
     let Receipt {
         accepted,
         first_offset,

@@ -33,7 +33,9 @@ fn org_filter(p: &Principal, asked: Option<&str>) -> ApiResult<Option<OdsCode>> 
         (None, asked) => Ok(asked),
         (Some(own), None) => Ok(Some(own.clone())),
         (Some(own), Some(asked)) if *own == asked => Ok(Some(asked)),
-        (Some(_), Some(asked)) => Err(ApiError::forbidden(format!("you may not read {asked}'s data"))),
+        (Some(_), Some(asked)) => Err(ApiError::forbidden(format!(
+            "you may not read {asked}'s data"
+        ))),
     }
 }
 
@@ -50,7 +52,12 @@ pub async fn list_detections(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Detection>>> {
     let org = org_filter(&p, q.org.as_deref())?;
-    Ok(Json(state.store.list_detections(org.as_ref(), q.incident, limit(&q)).await?))
+    Ok(Json(
+        state
+            .store
+            .list_detections(org.as_ref(), q.incident, limit(&q))
+            .await?,
+    ))
 }
 
 /// Incidents, national ones first, then the most recently active.
@@ -73,7 +80,12 @@ pub async fn list_incidents(
             ))
         }
     };
-    Ok(Json(state.store.list_incidents(org.as_ref(), scope, limit(&q)).await?))
+    Ok(Json(
+        state
+            .store
+            .list_incidents(org.as_ref(), scope, limit(&q))
+            .await?,
+    ))
 }
 
 /// An incident with its detections and notifications.
@@ -86,7 +98,11 @@ pub struct IncidentDetail {
     pub notifications: Vec<Notification>,
 }
 
-pub async fn incident_detail(state: &AppState, p: &Principal, id: i64) -> ApiResult<IncidentDetail> {
+pub async fn incident_detail(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+) -> ApiResult<IncidentDetail> {
     let not_found = || ApiError::not_found(format!("incident {id} not found"));
     let incident = state.store.get_incident(id).await?.ok_or_else(not_found)?;
     let visible = p.is_central()
@@ -106,11 +122,22 @@ pub async fn incident_detail(state: &AppState, p: &Principal, id: i64) -> ApiRes
         .into_iter()
         .filter(|c| c.parent_id == Some(id))
         .collect();
-    let mut detections = state.store.list_detections(own.as_ref(), Some(id), 200).await?;
+    let mut detections = state
+        .store
+        .list_detections(own.as_ref(), Some(id), 200)
+        .await?;
     for c in &children {
-        detections.extend(state.store.list_detections(own.as_ref(), Some(c.id), 50).await?);
+        detections.extend(
+            state
+                .store
+                .list_detections(own.as_ref(), Some(c.id), 50)
+                .await?,
+        );
     }
-    let notifications = state.store.list_notifications(own.as_ref(), Some(id), 500).await?;
+    let notifications = state
+        .store
+        .list_notifications(own.as_ref(), Some(id), 500)
+        .await?;
     Ok(IncidentDetail {
         incident,
         children,
@@ -140,5 +167,10 @@ pub async fn list_notifications(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Notification>>> {
     let org = org_filter(&p, q.org.as_deref())?;
-    Ok(Json(state.store.list_notifications(org.as_ref(), q.incident, limit(&q)).await?))
+    Ok(Json(
+        state
+            .store
+            .list_notifications(org.as_ref(), q.incident, limit(&q))
+            .await?,
+    ))
 }

@@ -14,8 +14,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 fn parse_ods(raw: &str) -> ApiResult<OdsCode> {
-    raw.parse()
-        .map_err(|e: ward_model::InvalidOdsCode| ApiError::bad_request("invalid_ods_code", e.to_string()))
+    raw.parse().map_err(|e: ward_model::InvalidOdsCode| {
+        ApiError::bad_request("invalid_ods_code", e.to_string())
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -33,9 +34,16 @@ pub struct CreateOrg {
 /// List organisations (central analysts see all; others their own).
 #[utoipa::path(get, path = "/api/v1/organisations", tag = "members",
     responses((status = 200, body = Vec<Organisation>)), security(("bearer" = [])))]
-pub async fn list_orgs(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Vec<Organisation>>> {
+pub async fn list_orgs(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<Json<Vec<Organisation>>> {
     let orgs = state.store.list_orgs().await?;
-    Ok(Json(orgs.into_iter().filter(|o| p.can_read_org(&o.ods_code)).collect()))
+    Ok(Json(
+        orgs.into_iter()
+            .filter(|o| p.can_read_org(&o.ods_code))
+            .collect(),
+    ))
 }
 
 /// Register a member organisation (central analysts only).
@@ -49,14 +57,19 @@ pub async fn create_org(
 ) -> ApiResult<(StatusCode, Json<Organisation>)> {
     p.require_central()?;
     let code = parse_ods(&req.ods_code)?;
-    let kind: OrgKind = req
-        .kind
-        .parse()
-        .map_err(|e: ward_model::UnknownName| ApiError::bad_request("invalid_kind", e.to_string()))?;
+    let kind: OrgKind = req.kind.parse().map_err(|e: ward_model::UnknownName| {
+        ApiError::bad_request("invalid_kind", e.to_string())
+    })?;
     if req.name.trim().is_empty() || req.region.trim().is_empty() {
-        return Err(ApiError::bad_request("invalid_request", "name and region must not be empty"));
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "name and region must not be empty",
+        ));
     }
-    let org = state.store.create_org(&code, req.name.trim(), kind, req.region.trim()).await?;
+    let org = state
+        .store
+        .create_org(&code, req.name.trim(), kind, req.region.trim())
+        .await?;
     Ok((StatusCode::CREATED, Json(org)))
 }
 
@@ -64,10 +77,16 @@ pub async fn create_org(
 #[utoipa::path(get, path = "/api/v1/organisations/{ods}", tag = "members",
     params(("ods" = String, Path, description = "ODS code")),
     responses((status = 200, body = Organisation), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn get_org(State(state): State<AppState>, p: Principal, Path(ods): Path<String>) -> ApiResult<Json<Organisation>> {
+pub async fn get_org(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(ods): Path<String>,
+) -> ApiResult<Json<Organisation>> {
     let code = parse_ods(&ods)?;
     if !p.can_read_org(&code) {
-        return Err(ApiError::not_found(format!("organisation {code} not found")));
+        return Err(ApiError::not_found(format!(
+            "organisation {code} not found"
+        )));
     }
     state
         .store
@@ -103,7 +122,9 @@ pub async fn create_key(
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let code = parse_ods(&ods)?;
     if !p.can_manage_org(&code) {
-        return Err(ApiError::forbidden(format!("you may not create keys for {code}")));
+        return Err(ApiError::forbidden(format!(
+            "you may not create keys for {code}"
+        )));
     }
     let (key, secret) = state.store.create_api_key(&code, req.label.trim()).await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { key, secret })))
@@ -113,10 +134,16 @@ pub async fn create_key(
 #[utoipa::path(get, path = "/api/v1/organisations/{ods}/keys", tag = "members",
     params(("ods" = String, Path, description = "ODS code")),
     responses((status = 200, body = Vec<ApiKey>)), security(("bearer" = [])))]
-pub async fn list_keys(State(state): State<AppState>, p: Principal, Path(ods): Path<String>) -> ApiResult<Json<Vec<ApiKey>>> {
+pub async fn list_keys(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(ods): Path<String>,
+) -> ApiResult<Json<Vec<ApiKey>>> {
     let code = parse_ods(&ods)?;
     if !p.can_manage_org(&code) {
-        return Err(ApiError::forbidden(format!("you may not list keys of {code}")));
+        return Err(ApiError::forbidden(format!(
+            "you may not list keys of {code}"
+        )));
     }
     Ok(Json(state.store.list_api_keys(&code).await?))
 }
@@ -125,12 +152,19 @@ pub async fn list_keys(State(state): State<AppState>, p: Principal, Path(ods): P
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "members",
     params(("id" = String, Path, description = "key id")),
     responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn revoke_key(State(state): State<AppState>, p: Principal, Path(id): Path<String>) -> ApiResult<Json<ApiKey>> {
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiKey>> {
     let Some(key) = state.store.get_api_key(&id).await? else {
         return Err(ApiError::not_found(format!("API key {id} not found")));
     };
     if !p.can_manage_org(&key.org_code) {
-        return Err(ApiError::forbidden(format!("you may not revoke keys of {}", key.org_code)));
+        return Err(ApiError::forbidden(format!(
+            "you may not revoke keys of {}",
+            key.org_code
+        )));
     }
     Ok(Json(state.store.revoke_api_key(&id).await?))
 }
@@ -163,23 +197,45 @@ pub async fn create_contact(
 ) -> ApiResult<(StatusCode, Json<Contact>)> {
     let code = parse_ods(&ods)?;
     if !p.can_manage_org(&code) {
-        return Err(ApiError::forbidden(format!("you may not change contacts of {code}")));
+        return Err(ApiError::forbidden(format!(
+            "you may not change contacts of {code}"
+        )));
     }
-    let phone = match req.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(raw) => Some(ward_channels::phone::normalise_uk_mobile(raw).map_err(|e| {
-            ApiError::bad_request("invalid_phone", format!("phone {raw:?}: {e}"))
-        })?),
-        None => None,
-    };
-    let email = req.email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+    let phone =
+        match req
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(raw) => Some(ward_channels::phone::normalise_uk_mobile(raw).map_err(|e| {
+                ApiError::bad_request("invalid_phone", format!("phone {raw:?}: {e}"))
+            })?),
+            None => None,
+        };
+    let email = req
+        .email
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
     if let Some(e) = &email {
         if !e.contains('@') || e.starts_with('@') || e.ends_with('@') {
-            return Err(ApiError::bad_request("invalid_email", format!("email {e:?} is not an address")));
+            return Err(ApiError::bad_request(
+                "invalid_email",
+                format!("email {e:?} is not an address"),
+            ));
         }
     }
     let contact = state
         .store
-        .add_contact(&code, NewContact { name: req.name, phone, email, role: req.role })
+        .add_contact(
+            &code,
+            NewContact {
+                name: req.name,
+                phone,
+                email,
+                role: req.role,
+            },
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(contact)))
 }
@@ -188,10 +244,16 @@ pub async fn create_contact(
 #[utoipa::path(get, path = "/api/v1/organisations/{ods}/contacts", tag = "members",
     params(("ods" = String, Path, description = "ODS code")),
     responses((status = 200, body = Vec<Contact>)), security(("bearer" = [])))]
-pub async fn list_contacts(State(state): State<AppState>, p: Principal, Path(ods): Path<String>) -> ApiResult<Json<Vec<Contact>>> {
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(ods): Path<String>,
+) -> ApiResult<Json<Vec<Contact>>> {
     let code = parse_ods(&ods)?;
     if !p.can_read_org(&code) || matches!(p, Principal::Member { .. }) {
-        return Err(ApiError::forbidden(format!("you may not read contacts of {code}")));
+        return Err(ApiError::forbidden(format!(
+            "you may not read contacts of {code}"
+        )));
     }
     Ok(Json(state.store.list_contacts(&code).await?))
 }
@@ -200,12 +262,19 @@ pub async fn list_contacts(State(state): State<AppState>, p: Principal, Path(ods
 #[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "members",
     params(("id" = i64, Path, description = "contact id")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn delete_contact(State(state): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn delete_contact(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     let Some(c) = state.store.get_contact(id).await? else {
         return Err(ApiError::not_found(format!("contact {id} not found")));
     };
     if !p.can_manage_org(&c.org_code) {
-        return Err(ApiError::forbidden(format!("you may not change contacts of {}", c.org_code)));
+        return Err(ApiError::forbidden(format!(
+            "you may not change contacts of {}",
+            c.org_code
+        )));
     }
     state.store.delete_contact(id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -238,15 +307,20 @@ pub async fn create_user(
     Json(req): Json<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
     p.require_central()?;
-    let role: Role = req
-        .role
-        .parse()
-        .map_err(|e: ward_model::UnknownName| ApiError::bad_request("invalid_role", e.to_string()))?;
+    let role: Role = req.role.parse().map_err(|e: ward_model::UnknownName| {
+        ApiError::bad_request("invalid_role", e.to_string())
+    })?;
     let org = req.org_code.as_deref().map(parse_ods).transpose()?;
     if !req.email.contains('@') {
-        return Err(ApiError::bad_request("invalid_email", format!("email {:?} is not an address", req.email)));
+        return Err(ApiError::bad_request(
+            "invalid_email",
+            format!("email {:?} is not an address", req.email),
+        ));
     }
-    let (user, token) = state.store.create_user(req.name.trim(), req.email.trim(), role, org.as_ref()).await?;
+    let (user, token) = state
+        .store
+        .create_user(req.name.trim(), req.email.trim(), role, org.as_ref())
+        .await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { user, token })))
 }
 

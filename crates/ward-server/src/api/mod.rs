@@ -30,7 +30,10 @@ pub fn router() -> Router<AppState> {
             get(members::list_contacts).post(members::create_contact),
         )
         .route("/api/v1/contacts/{id}", delete(members::delete_contact))
-        .route("/api/v1/users", get(members::list_users).post(members::create_user))
+        .route(
+            "/api/v1/users",
+            get(members::list_users).post(members::create_user),
+        )
         .route("/api/v1/detections", get(incidents::list_detections))
         .route("/api/v1/incidents", get(incidents::list_incidents))
         .route("/api/v1/incidents/{id}", get(incidents::get_incident))
