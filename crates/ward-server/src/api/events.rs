@@ -98,7 +98,7 @@ pub async fn post_events(
         first_offset,
     } = state
         .ingestor
-        .ingest(org.as_str(), now_ms(), bytes.to_vec(), encoding)
+        .ingest(org.as_str(), now_ms(), Vec::from(bytes), encoding)
         .await?;
     Ok((
         StatusCode::OK,
