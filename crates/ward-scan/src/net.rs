@@ -1,0 +1,236 @@
+//! The only place the scanner opens connections.
+//!
+//! A [`Connector`] is made from an [`AuthorisedTarget`] and will connect
+//! only to that target's checked addresses, only before its window ends,
+//! only after taking rate tokens, and never once the scan is cancelled.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::proto::ParseError;
+use crate::rate::RateLimiter;
+use crate::scope::{canonical, AuthorisedTarget};
+use crate::time::Timestamp;
+
+/// Why a probe did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The address is not one the target was authorised for.
+    #[error("SCAN-N001 {address} is not an authorised address of this target")]
+    NotAuthorised {
+        /// The address refused.
+        address: IpAddr,
+    },
+    /// The target's time window has ended.
+    #[error("SCAN-N002 the authorised window ended at {end}")]
+    WindowEnded {
+        /// End of the window.
+        end: Timestamp,
+    },
+    /// The scan was cancelled.
+    #[error("SCAN-N003 cancelled")]
+    Cancelled,
+    /// Connecting failed.
+    #[error("SCAN-N004 connect to {address} failed: {source}")]
+    Connect {
+        /// Where.
+        address: SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// No answer in time.
+    #[error("SCAN-N005 timed out during {stage} with {address}")]
+    Timeout {
+        /// Where.
+        address: SocketAddr,
+        /// Which step.
+        stage: &'static str,
+    },
+    /// Reading or writing failed.
+    #[error("SCAN-N006 i/o with {address} during {stage}: {source}")]
+    Io {
+        /// Where.
+        address: SocketAddr,
+        /// Which step.
+        stage: &'static str,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The peer closed the connection.
+    #[error("SCAN-N007 {address} closed the connection during {stage}")]
+    Closed {
+        /// Where.
+        address: SocketAddr,
+        /// Which step.
+        stage: &'static str,
+    },
+    /// The reply did not parse.
+    #[error("SCAN-N008 reply from {address}: {source}")]
+    Parse {
+        /// Where.
+        address: SocketAddr,
+        /// Parser error.
+        source: ParseError,
+    },
+    /// A reply frame was larger than we are willing to read.
+    #[error("SCAN-N009 reply from {address} announces {len} bytes, more than {max}")]
+    TooLarge {
+        /// Where.
+        address: SocketAddr,
+        /// Announced length.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+}
+
+impl ProbeError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProbeError::NotAuthorised { .. } => "SCAN-N001",
+            ProbeError::WindowEnded { .. } => "SCAN-N002",
+            ProbeError::Cancelled => "SCAN-N003",
+            ProbeError::Connect { .. } => "SCAN-N004",
+            ProbeError::Timeout { .. } => "SCAN-N005",
+            ProbeError::Io { .. } => "SCAN-N006",
+            ProbeError::Closed { .. } => "SCAN-N007",
+            ProbeError::Parse { .. } => "SCAN-N008",
+            ProbeError::TooLarge { .. } => "SCAN-N009",
+        }
+    }
+}
+
+/// Opens connections for one authorised target.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    addresses: Arc<[IpAddr]>,
+    window_end: Timestamp,
+    limits: Vec<Arc<RateLimiter>>,
+    cancel: CancellationToken,
+    /// Timeout for connecting.
+    pub connect_timeout: Duration,
+    /// Timeout for each read of a reply.
+    pub io_timeout: Duration,
+}
+
+impl Connector {
+    /// A connector for `target` with the given limiters (target, member,
+    /// global) and cancellation token.
+    pub fn new(
+        target: &AuthorisedTarget,
+        limits: Vec<Arc<RateLimiter>>,
+        cancel: CancellationToken,
+        timeout: Duration,
+    ) -> Self {
+        Connector {
+            addresses: target.addresses().into(),
+            window_end: target.window_end(),
+            limits,
+            cancel,
+            connect_timeout: timeout,
+            io_timeout: timeout,
+        }
+    }
+
+    /// The cancellation token.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Fails unless `ip` is authorised, the window is open and the scan is live.
+    pub fn permit(&self, ip: IpAddr) -> Result<(), ProbeError> {
+        if self.cancel.is_cancelled() {
+            return Err(ProbeError::Cancelled);
+        }
+        let ip = canonical(ip);
+        if !self.addresses.contains(&ip) {
+            return Err(ProbeError::NotAuthorised { address: ip });
+        }
+        if Timestamp::now() >= self.window_end {
+            return Err(ProbeError::WindowEnded {
+                end: self.window_end,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes a token from every limiter (cancellable).
+    pub async fn pace(&self) -> Result<(), ProbeError> {
+        for l in &self.limits {
+            if l.is_unlimited() {
+                continue;
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Err(ProbeError::Cancelled),
+                _ = l.acquire() => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects to `addr` within `timeout`, after checking and pacing.
+    pub async fn connect_with(&self, addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProbeError> {
+        self.permit(addr.ip())?;
+        self.pace().await?;
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(ProbeError::Cancelled),
+            r = tokio::time::timeout(timeout, TcpStream::connect(addr)) => match r {
+                Err(_) => Err(ProbeError::Timeout { address: addr, stage: "connect" }),
+                Ok(Err(source)) => Err(ProbeError::Connect { address: addr, source }),
+                Ok(Ok(s)) => {
+                    // Probes are small request/reply exchanges.
+                    let _ = s.set_nodelay(true);
+                    Ok(s)
+                }
+            }
+        }
+    }
+
+    /// Connects with the default connect timeout.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<TcpStream, ProbeError> {
+        self.connect_with(addr, self.connect_timeout).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn send(&self, s: &mut TcpStream, addr: SocketAddr, buf: &[u8], stage: &'static str) -> Result<(), ProbeError> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(ProbeError::Cancelled),
+            r = tokio::time::timeout(self.io_timeout, s.write_all(buf)) => match r {
+                Err(_) => Err(ProbeError::Timeout { address: addr, stage }),
+                Ok(Err(source)) => Err(ProbeError::Io { address: addr, stage, source }),
+                Ok(Ok(())) => Ok(()),
+            }
+        }
+    }
+
+    /// Reads exactly `buf.len()` bytes.
+    pub async fn recv_exact(&self, s: &mut TcpStream, addr: SocketAddr, buf: &mut [u8], stage: &'static str) -> Result<(), ProbeError> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(ProbeError::Cancelled),
+            r = tokio::time::timeout(self.io_timeout, s.read_exact(buf)) => match r {
+                Err(_) => Err(ProbeError::Timeout { address: addr, stage }),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(ProbeError::Closed { address: addr, stage }),
+                Ok(Err(source)) => Err(ProbeError::Io { address: addr, stage, source }),
+                Ok(Ok(_)) => Ok(()),
+            }
+        }
+    }
+
+    /// Reads whatever arrives next (up to `buf.len()`), `Ok(0)` on EOF.
+    pub async fn recv_some(&self, s: &mut TcpStream, addr: SocketAddr, buf: &mut [u8], timeout: Duration, stage: &'static str) -> Result<usize, ProbeError> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(ProbeError::Cancelled),
+            r = tokio::time::timeout(timeout, s.read(buf)) => match r {
+                Err(_) => Err(ProbeError::Timeout { address: addr, stage }),
+                Ok(Err(source)) => Err(ProbeError::Io { address: addr, stage, source }),
+                Ok(Ok(n)) => Ok(n),
+            }
+        }
+    }
+}
