@@ -234,3 +234,105 @@ impl Connector {
         }
     }
 }
+
+/// The outcome of a port-scan connection attempt.
+#[derive(Debug)]
+pub enum ConnectVerdict {
+    /// The handshake completed.
+    Open,
+    /// Refused (RST), or the kernel connected the socket to itself, which
+    /// only happens when nothing listens on the port.
+    Refused,
+    /// No answer within the timeout.
+    Timeout,
+    /// Our side ran out of a resource (descriptors, ephemeral ports).
+    LocalPressure(std::io::Error),
+    /// Anything else (host or network unreachable…): nmap calls it filtered.
+    Unreachable(std::io::Error),
+}
+
+const EINPROGRESS: i32 = 115;
+
+fn classify(e: std::io::Error) -> ConnectVerdict {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        return ConnectVerdict::Refused;
+    }
+    // EMFILE, ENFILE, ENOBUFS, EADDRNOTAVAIL, EAGAIN, ENOMEM.
+    if matches!(e.raw_os_error(), Some(24 | 23 | 105 | 99 | 11 | 12)) {
+        return ConnectVerdict::LocalPressure(e);
+    }
+    ConnectVerdict::Unreachable(e)
+}
+
+fn connected(sock: &socket2::Socket) -> Option<ConnectVerdict> {
+    match sock.take_error() {
+        Ok(Some(e)) | Err(e) => return Some(classify(e)),
+        Ok(None) => {}
+    }
+    let peer = sock.peer_addr().ok()?;
+    let local = sock.local_addr().ok();
+    // A connect to a loopback port in the ephemeral range can pick that very
+    // port as its source and "succeed" by TCP simultaneous open with itself.
+    if local.as_ref().and_then(|l| l.as_socket()) == peer.as_socket() {
+        return Some(ConnectVerdict::Refused);
+    }
+    Some(ConnectVerdict::Open)
+}
+
+impl Connector {
+    /// One port-scan probe: connect and close. Loopback and LAN replies are
+    /// usually already settled when `connect` returns, and are read without
+    /// touching the reactor; only slower ones wait on it. This is what makes
+    /// a full-range scan cheap.
+    pub async fn probe_connect(&self, addr: SocketAddr, timeout: Duration) -> Result<ConnectVerdict, ProbeError> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        self.permit(addr.ip())?;
+        self.pace().await?;
+        #[cfg(target_os = "linux")]
+        let ty = Type::STREAM.nonblocking();
+        #[cfg(not(target_os = "linux"))]
+        let ty = Type::STREAM;
+        let sock = match Socket::new(Domain::for_address(addr), ty, Some(Protocol::TCP)) {
+            Ok(s) => s,
+            Err(e) => return Ok(classify(e)),
+        };
+        #[cfg(not(target_os = "linux"))]
+        if let Err(e) = sock.set_nonblocking(true) {
+            return Ok(classify(e));
+        }
+        match sock.connect(&addr.into()) {
+            Ok(()) => return Ok(connected(&sock).unwrap_or(ConnectVerdict::Open)),
+            Err(e) if e.raw_os_error() == Some(EINPROGRESS) || e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Ok(classify(e)),
+        }
+        if let Some(v) = connected(&sock) {
+            return Ok(v);
+        }
+        let std_stream: std::net::TcpStream = sock.into();
+        let stream = match TcpStream::from_std(std_stream) {
+            Ok(s) => s,
+            Err(e) => return Ok(classify(e)),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Err(ProbeError::Cancelled),
+                r = tokio::time::timeout_at(deadline, stream.writable()) => match r {
+                    Err(_) => return Ok(ConnectVerdict::Timeout),
+                    Ok(Err(e)) => return Ok(classify(e)),
+                    Ok(Ok(())) => {
+                        match stream.take_error() {
+                            Ok(Some(e)) | Err(e) => return Ok(classify(e)),
+                            Ok(None) => {}
+                        }
+                        if let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) {
+                            return Ok(if peer == local { ConnectVerdict::Refused } else { ConnectVerdict::Open });
+                        }
+                        // Spurious readiness: keep waiting until the deadline.
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::net::{Connector, ProbeError};
+use crate::net::{ConnectVerdict, Connector, ProbeError};
 use crate::proto::http::banner_text;
 
 /// Which ports to scan.
@@ -211,12 +211,6 @@ impl RttEstimator {
     }
 }
 
-fn is_local_pressure(e: &std::io::Error) -> bool {
-    // EMFILE, ENFILE, ENOBUFS, EADDRNOTAVAIL, EAGAIN: our side ran out of
-    // something; the port deserves another try, not a verdict.
-    matches!(e.raw_os_error(), Some(24 | 23 | 105 | 99 | 11))
-}
-
 enum Verdict {
     Decided(PortState, Option<u64>, u32),
 }
@@ -229,34 +223,33 @@ async fn probe(conn: &Connector, addr: SocketAddr, est: &RttEstimator, cfg: &Por
         attempts += 1;
         let timeout = est.timeout() * backoff;
         let t0 = Instant::now();
-        match conn.connect_with(addr, timeout).await {
-            Ok(_stream) => {
+        match conn.probe_connect(addr, timeout).await? {
+            ConnectVerdict::Open => {
                 let rtt = t0.elapsed().as_micros() as u64;
                 est.sample(rtt);
                 return Ok(Verdict::Decided(PortState::Open, Some(rtt), attempts));
             }
-            Err(ProbeError::Connect { source, .. }) => {
-                if source.kind() == std::io::ErrorKind::ConnectionRefused {
-                    let rtt = t0.elapsed().as_micros() as u64;
-                    est.sample(rtt);
-                    return Ok(Verdict::Decided(PortState::Closed, Some(rtt), attempts));
-                }
-                if is_local_pressure(&source) && pressure < 50 {
-                    pressure += 1;
-                    attempts -= 1;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-                // Host/network unreachable and the like: nmap calls these filtered.
+            ConnectVerdict::Refused => {
+                let rtt = t0.elapsed().as_micros() as u64;
+                est.sample(rtt);
+                return Ok(Verdict::Decided(PortState::Closed, Some(rtt), attempts));
+            }
+            ConnectVerdict::LocalPressure(_) if pressure < 100 => {
+                // Our side ran out of something: the port deserves another
+                // try, not a verdict.
+                pressure += 1;
+                attempts -= 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            ConnectVerdict::LocalPressure(_) | ConnectVerdict::Unreachable(_) => {
                 return Ok(Verdict::Decided(PortState::Filtered, None, attempts));
             }
-            Err(ProbeError::Timeout { .. }) => {
+            ConnectVerdict::Timeout => {
                 if attempts > cfg.retries {
                     return Ok(Verdict::Decided(PortState::Filtered, None, attempts));
                 }
                 backoff = (backoff * 2).min(8);
             }
-            Err(e) => return Err(e),
         }
     }
 }
@@ -290,7 +283,14 @@ pub async fn scan_ports(
         set.spawn(async move {
             let mut found: Vec<PortResult> = Vec::new();
             let mut closed = 0usize;
+            let mut n = 0u32;
             loop {
+                n = n.wrapping_add(1);
+                if n % 32 == 0 {
+                    // Loopback probes settle without awaiting; yield now and
+                    // then so one worker never holds a runtime thread long.
+                    tokio::task::yield_now().await;
+                }
                 let i = cursor.fetch_add(1, Ordering::Relaxed);
                 let Some(&port) = ports.get(i) else { break };
                 let Verdict::Decided(state, rtt_us, attempts) =
