@@ -153,13 +153,23 @@ pub fn to_nmap_xml(report: &ScanReport, services: &ServiceNames) -> String {
         }
         let _ = writeln!(x, "</hostnames>");
         let _ = write!(x, "<ports>");
-        if h.ports.closed > 0 {
+        let list_closed = !h.ports.closed_ports.is_empty() && h.ports.closed_ports.len() == h.ports.closed;
+        if h.ports.closed > 0 && !list_closed {
             let _ = writeln!(x, "<extraports state=\"closed\" count=\"{}\">", h.ports.closed);
             let _ = writeln!(x, "<extrareasons reason=\"conn-refused\" count=\"{}\"/>", h.ports.closed);
             let _ = writeln!(x, "</extraports>");
         }
         let host_findings: Vec<&Finding> = report.findings.iter().filter(|f| f.address == h.address && f.check != "port.open").collect();
-        let mut all: Vec<&crate::checks::portscan::PortResult> = h.ports.open.iter().chain(h.ports.filtered.iter()).collect();
+        let closed_results: Vec<crate::checks::portscan::PortResult> = if list_closed {
+            h.ports
+                .closed_ports
+                .iter()
+                .map(|&port| crate::checks::portscan::PortResult { address: h.address, port, state: crate::checks::portscan::PortState::Closed, rtt_us: None, attempts: 1, banner: None, banner_hex: None })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut all: Vec<&crate::checks::portscan::PortResult> = h.ports.open.iter().chain(h.ports.filtered.iter()).chain(closed_results.iter()).collect();
         all.sort_by_key(|p| p.port);
         for p in all {
             let _ = write!(x, "<port protocol=\"tcp\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"0\"/>", p.port, p.state.as_str(), p.state.nmap_reason());

@@ -120,6 +120,10 @@ pub struct PortScanResult {
     pub filtered: Vec<PortResult>,
     /// How many ports were closed.
     pub closed: usize,
+    /// The closed ports themselves, listed only when there are at most
+    /// [`CLOSED_LIST_MAX`] (as nmap lists them rather than "Not shown").
+    #[serde(default)]
+    pub closed_ports: Vec<u16>,
     /// Ports probed.
     pub probed: usize,
     /// Scan duration in microseconds.
@@ -132,6 +136,9 @@ impl PortScanResult {
         self.open.iter().map(|p| p.port).collect()
     }
 }
+
+/// nmap collapses a non-open state into "Not shown" above this many ports.
+pub const CLOSED_LIST_MAX: usize = 25;
 
 /// Port-scan tuning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -283,6 +290,7 @@ pub async fn scan_ports(
         set.spawn(async move {
             let mut found: Vec<PortResult> = Vec::new();
             let mut closed = 0usize;
+            let mut closed_ports = Vec::new();
             let mut n = 0u32;
             loop {
                 n = n.wrapping_add(1);
@@ -298,6 +306,9 @@ pub async fn scan_ports(
                 done.fetch_add(1, Ordering::Relaxed);
                 if state == PortState::Closed {
                     closed += 1;
+                    if closed_ports.len() <= CLOSED_LIST_MAX {
+                        closed_ports.push(port);
+                    }
                 } else {
                     found.push(PortResult {
                         address: ip,
@@ -310,7 +321,7 @@ pub async fn scan_ports(
                     });
                 }
             }
-            Ok::<_, ProbeError>((found, closed))
+            Ok::<_, ProbeError>((found, closed, closed_ports))
         });
     }
     let mut result = PortScanResult {
@@ -320,8 +331,9 @@ pub async fn scan_ports(
     let mut first_err = None;
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok(Ok((found, closed))) => {
+            Ok(Ok((found, closed, closed_ports))) => {
                 result.closed += closed;
+                result.closed_ports.extend(closed_ports);
                 for f in found {
                     match f.state {
                         PortState::Open => result.open.push(f),
@@ -343,6 +355,10 @@ pub async fn scan_ports(
     }
     result.open.sort_by_key(|p| p.port);
     result.filtered.sort_by_key(|p| p.port);
+    if result.closed > CLOSED_LIST_MAX {
+        result.closed_ports.clear();
+    }
+    result.closed_ports.sort_unstable();
     if let Some(bt) = cfg.banner_timeout {
         grab_banners(conn, &mut result.open, bt).await?;
     }
