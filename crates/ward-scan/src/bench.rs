@@ -30,7 +30,11 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        BenchOptions { concurrency: 256, nmap: Some("nmap".into()), ports: PortSpec::Full }
+        BenchOptions {
+            concurrency: 256,
+            nmap: Some("nmap".into()),
+            ports: PortSpec::Full,
+        }
     }
 }
 
@@ -59,18 +63,54 @@ pub struct BenchReport {
 
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "ward scan bench: TCP connect scan of 127.0.0.1, {} ports", self.ports)?;
-        writeln!(f, "  ward  {:>8.3} s  ({} open, concurrency {})", self.ward_secs, self.ward_open.len(), self.concurrency)?;
+        writeln!(
+            f,
+            "ward scan bench: TCP connect scan of 127.0.0.1, {} ports",
+            self.ports
+        )?;
+        writeln!(
+            f,
+            "  ward  {:>8.3} s  ({} open, concurrency {})",
+            self.ward_secs,
+            self.ward_open.len(),
+            self.concurrency
+        )?;
         match (self.nmap_secs, &self.nmap_open) {
             (Some(n), Some(o)) => {
-                writeln!(f, "  nmap  {:>8.3} s  ({} open)  [{}]", n, o.len(), self.nmap_command.as_deref().unwrap_or(""))?;
-                writeln!(f, "  ratio {:>8.2}x  (nmap time / ward time; goal >= 2.00x)", self.ratio.unwrap_or(0.0))?;
-                writeln!(f, "  open-port sets identical: {}", if self.identical == Some(true) { "yes" } else { "NO" })?;
+                writeln!(
+                    f,
+                    "  nmap  {:>8.3} s  ({} open)  [{}]",
+                    n,
+                    o.len(),
+                    self.nmap_command.as_deref().unwrap_or("")
+                )?;
+                writeln!(
+                    f,
+                    "  ratio {:>8.2}x  (nmap time / ward time; goal >= 2.00x)",
+                    self.ratio.unwrap_or(0.0)
+                )?;
+                writeln!(
+                    f,
+                    "  open-port sets identical: {}",
+                    if self.identical == Some(true) {
+                        "yes"
+                    } else {
+                        "NO"
+                    }
+                )?;
                 if self.identical != Some(true) {
                     let a: BTreeSet<_> = self.ward_open.iter().collect();
                     let b: BTreeSet<_> = o.iter().collect();
-                    writeln!(f, "    only ward: {:?}", a.difference(&b).collect::<Vec<_>>())?;
-                    writeln!(f, "    only nmap: {:?}", b.difference(&a).collect::<Vec<_>>())?;
+                    writeln!(
+                        f,
+                        "    only ward: {:?}",
+                        a.difference(&b).collect::<Vec<_>>()
+                    )?;
+                    writeln!(
+                        f,
+                        "    only nmap: {:?}",
+                        b.difference(&a).collect::<Vec<_>>()
+                    )?;
                 }
             }
             _ => writeln!(f, "  nmap  (not run)")?,
@@ -99,8 +139,17 @@ pub enum BenchError {
 pub fn nmap_xml_open_ports(xml: &str) -> Vec<u16> {
     let mut out = Vec::new();
     for chunk in xml.split("<port ").skip(1) {
-        let Some(pid) = chunk.split("portid=\"").nth(1).and_then(|s| s.split('"').next()) else { continue };
-        let state = chunk.split("<state state=\"").nth(1).and_then(|s| s.split('"').next());
+        let Some(pid) = chunk
+            .split("portid=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+        else {
+            continue;
+        };
+        let state = chunk
+            .split("<state state=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next());
         if state == Some("open") && chunk.starts_with("protocol=\"tcp\"") {
             if let Ok(p) = pid.parse() {
                 out.push(p);
@@ -112,25 +161,52 @@ pub fn nmap_xml_open_ports(xml: &str) -> Vec<u16> {
 }
 
 /// ward's side alone: scans 127.0.0.1 and returns (seconds, open ports).
-pub async fn ward_loopback_scan(ports: &[u16], concurrency: usize) -> Result<(f64, Vec<u16>), BenchError> {
+pub async fn ward_loopback_scan(
+    ports: &[u16],
+    concurrency: usize,
+) -> Result<(f64, Vec<u16>), BenchError> {
     let now = Timestamp::now();
     let scope = Scope {
         id: "bench-loopback".into(),
         member: "BENCH".into(),
-        cidrs: vec!["127.0.0.1/32".parse().map_err(|e: crate::scope::CidrError| BenchError::Scan(e.to_string()))?],
+        cidrs: vec!["127.0.0.1/32"
+            .parse()
+            .map_err(|e: crate::scope::CidrError| BenchError::Scan(e.to_string()))?],
         host_names: vec![],
-        windows: vec![TimeWindow { start: Timestamp(now.0 - 1), end: Timestamp(now.0 + 3600) }],
+        windows: vec![TimeWindow {
+            start: Timestamp(now.0 - 1),
+            end: Timestamp(now.0 + 3600),
+        }],
         allowed_checks: [Check::PortScan].into_iter().collect(),
         max_rate_per_sec: UNLIMITED,
         authorised_by: "ward bench".into(),
         authorised_at: Timestamp(now.0 - 1),
     };
-    let target = scope.authorise("127.0.0.1", now).map_err(|e| BenchError::Scan(e.to_string()))?;
-    let scanner = Scanner::builder().rate_per_target(UNLIMITED).rate_per_member(UNLIMITED).global_rate(UNLIMITED).cancel_token(CancellationToken::new()).build();
+    let target = scope
+        .authorise("127.0.0.1", now)
+        .map_err(|e| BenchError::Scan(e.to_string()))?;
+    let scanner = Scanner::builder()
+        .rate_per_target(UNLIMITED)
+        .rate_per_member(UNLIMITED)
+        .global_rate(UNLIMITED)
+        .cancel_token(CancellationToken::new())
+        .build();
     let conn = scanner.connector(&target);
-    let cfg = PortScanConfig { concurrency, banner_timeout: None, ..PortScanConfig::default() };
+    let cfg = PortScanConfig {
+        concurrency,
+        banner_timeout: None,
+        ..PortScanConfig::default()
+    };
     let t0 = Instant::now();
-    let r = scan_ports(&conn, target.addresses()[0], ports, &cfg, Arc::new(AtomicU64::new(0))).await.map_err(|e| BenchError::Scan(e.to_string()))?;
+    let r = scan_ports(
+        &conn,
+        target.addresses()[0],
+        ports,
+        &cfg,
+        Arc::new(AtomicU64::new(0)),
+    )
+    .await
+    .map_err(|e| BenchError::Scan(e.to_string()))?;
     Ok((t0.elapsed().as_secs_f64(), r.open_ports()))
 }
 
@@ -138,16 +214,40 @@ pub async fn ward_loopback_scan(ports: &[u16], concurrency: usize) -> Result<(f6
 pub async fn bench_scan(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let ports = opts.ports.ports();
     let (ward_secs, ward_open) = ward_loopback_scan(&ports, opts.concurrency).await?;
-    let mut rep = BenchReport { ports: ports.len(), ward_secs, nmap_secs: None, ratio: None, ward_open, nmap_open: None, identical: None, concurrency: opts.concurrency, nmap_command: None };
+    let mut rep = BenchReport {
+        ports: ports.len(),
+        ward_secs,
+        nmap_secs: None,
+        ratio: None,
+        ward_open,
+        nmap_open: None,
+        identical: None,
+        concurrency: opts.concurrency,
+        nmap_command: None,
+    };
     if let Some(nmap) = &opts.nmap {
-        let port_arg = if opts.ports == PortSpec::Full { "-p-".to_string() } else { format!("-p{}", crate::output::compress_ports(&ports)) };
+        let port_arg = if opts.ports == PortSpec::Full {
+            "-p-".to_string()
+        } else {
+            format!("-p{}", crate::output::compress_ports(&ports))
+        };
         let args = ["-sT", port_arg.as_str(), "-oX", "-", "127.0.0.1"];
         rep.nmap_command = Some(format!("{nmap} {}", args.join(" ")));
         let t0 = Instant::now();
-        let out = tokio::process::Command::new(nmap).args(args).output().await.map_err(|e| BenchError::Nmap { cmd: nmap.clone(), detail: e.to_string() })?;
+        let out = tokio::process::Command::new(nmap)
+            .args(args)
+            .output()
+            .await
+            .map_err(|e| BenchError::Nmap {
+                cmd: nmap.clone(),
+                detail: e.to_string(),
+            })?;
         let secs = t0.elapsed().as_secs_f64();
         if !out.status.success() {
-            return Err(BenchError::Nmap { cmd: nmap.clone(), detail: String::from_utf8_lossy(&out.stderr).into_owned() });
+            return Err(BenchError::Nmap {
+                cmd: nmap.clone(),
+                detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
         }
         let open = nmap_xml_open_ports(&String::from_utf8_lossy(&out.stdout));
         rep.identical = Some(open == rep.ward_open);
@@ -160,7 +260,10 @@ pub async fn bench_scan(opts: &BenchOptions) -> Result<BenchReport, BenchError> 
 
 /// Blocking wrapper for callers without a runtime (e.g. a CLI `main`).
 pub fn bench_scan_blocking(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| BenchError::Scan(e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Scan(e.to_string()))?;
     rt.block_on(bench_scan(opts))
 }
 

@@ -79,12 +79,16 @@ impl EolTable {
     pub fn builtin() -> Self {
         // The shipped file is tested to parse; an empty table is the safe
         // fallback should an edit break it.
-        Self::from_json(include_str!("../data/eol.json")).unwrap_or(EolTable { version: 1, entries: Vec::new() })
+        Self::from_json(include_str!("../data/eol.json")).unwrap_or(EolTable {
+            version: 1,
+            entries: Vec::new(),
+        })
     }
 
     /// Parses a JSON table.
     pub fn from_json(s: &str) -> Result<Self, EolTableError> {
-        let t: EolTable = serde_json::from_str(s).map_err(|e| EolTableError(format!("line {} column {}: {e}", e.line(), e.column())))?;
+        let t: EolTable = serde_json::from_str(s)
+            .map_err(|e| EolTableError(format!("line {} column {}: {e}", e.line(), e.column())))?;
         if t.version != 1 {
             return Err(EolTableError(format!("unsupported version {}", t.version)));
         }
@@ -101,8 +105,17 @@ impl EolTable {
         self.entries
             .iter()
             .filter(|e| Self::past(e, now))
-            .filter(|e| e.match_any.iter().any(|m| !m.is_empty() && lower.contains(&m.to_ascii_lowercase())))
-            .map(|e| EolMatch { entry: e.clone(), confidence: Confidence::Announced, observed: text.to_string(), source: source.to_string() })
+            .filter(|e| {
+                e.match_any
+                    .iter()
+                    .any(|m| !m.is_empty() && lower.contains(&m.to_ascii_lowercase()))
+            })
+            .map(|e| EolMatch {
+                entry: e.clone(),
+                confidence: Confidence::Announced,
+                observed: text.to_string(),
+                source: source.to_string(),
+            })
             .collect()
     }
 
@@ -114,10 +127,20 @@ impl EolTable {
             .filter(|e| Self::past(e, now))
             .filter_map(|e| {
                 if e.smb1_only && smb1 && smb2_names.is_empty() {
-                    return Some(EolMatch { entry: e.clone(), confidence: Confidence::Inferred, observed: "SMB1 accepted, no SMB2 dialect".into(), source: "smb.dialects".into() });
+                    return Some(EolMatch {
+                        entry: e.clone(),
+                        confidence: Confidence::Inferred,
+                        observed: "SMB1 accepted, no SMB2 dialect".into(),
+                        source: "smb.dialects".into(),
+                    });
                 }
                 let m = max?;
-                e.smb_max_dialect.contains(m).then(|| EolMatch { entry: e.clone(), confidence: Confidence::Inferred, observed: format!("highest SMB dialect {m}"), source: "smb.dialects".into() })
+                e.smb_max_dialect.contains(m).then(|| EolMatch {
+                    entry: e.clone(),
+                    confidence: Confidence::Inferred,
+                    observed: format!("highest SMB dialect {m}"),
+                    source: "smb.dialects".into(),
+                })
             })
             .collect()
     }
@@ -127,7 +150,12 @@ impl EolTable {
         self.entries
             .iter()
             .filter(|e| Self::past(e, now) && e.rdp_legacy)
-            .map(|e| EolMatch { entry: e.clone(), confidence: Confidence::Inferred, observed: "RDP Connection Confirm without negotiation data".into(), source: "rdp.negotiation".into() })
+            .map(|e| EolMatch {
+                entry: e.clone(),
+                confidence: Confidence::Inferred,
+                observed: "RDP Connection Confirm without negotiation data".into(),
+                source: "rdp.negotiation".into(),
+            })
             .collect()
     }
 }
@@ -141,18 +169,34 @@ mod tests {
         let t = EolTable::from_json(include_str!("../data/eol.json")).unwrap();
         assert!(t.entries.len() >= 8);
         let now = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
-        let m = t.match_text("Windows 7 Professional 7601 Service Pack 1", "smb.native_os", now);
+        let m = t.match_text(
+            "Windows 7 Professional 7601 Service Pack 1",
+            "smb.native_os",
+            now,
+        );
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].entry.id, "windows-7");
-        assert!(t.match_text("Samba 4.17.12-Debian", "smb.native_os", now).is_empty());
+        assert!(t
+            .match_text("Samba 4.17.12-Debian", "smb.native_os", now)
+            .is_empty());
         let m = t.match_text("Microsoft-IIS/6.0", "http.server", now);
         assert_eq!(m[0].entry.id, "windows-server-2003");
         // Windows 10 was not yet end of life in 2024.
         let then = Timestamp::parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
         assert!(t.match_text("Windows 10 Pro 19045", "x", then).is_empty());
-        assert_eq!(t.match_smb(true, &[], now)[0].entry.id, "windows-server-2003");
-        assert!(t.match_smb(true, &["2.0.2".into(), "3.1.1".into()], now).is_empty());
-        assert_eq!(t.match_smb(false, &["2.0.2".into(), "2.1".into()], now)[0].entry.id, "windows-7");
+        assert_eq!(
+            t.match_smb(true, &[], now)[0].entry.id,
+            "windows-server-2003"
+        );
+        assert!(t
+            .match_smb(true, &["2.0.2".into(), "3.1.1".into()], now)
+            .is_empty());
+        assert_eq!(
+            t.match_smb(false, &["2.0.2".into(), "2.1".into()], now)[0]
+                .entry
+                .id,
+            "windows-7"
+        );
         assert_eq!(t.match_rdp_legacy(now)[0].entry.id, "windows-xp");
     }
 }

@@ -221,8 +221,15 @@ mod tests {
 
     #[test]
     fn reconcile_splits_new_seen_closed() {
-        let prev = vec![f(445, "smb.v1").key(), f(3389, "rdp.nla_not_enforced").key()];
-        let cur = vec![f(445, "smb.v1"), f(443, "tls.cert_expired"), f(445, "smb.v1")];
+        let prev = vec![
+            f(445, "smb.v1").key(),
+            f(3389, "rdp.nla_not_enforced").key(),
+        ];
+        let cur = vec![
+            f(445, "smb.v1"),
+            f(443, "tls.cert_expired"),
+            f(445, "smb.v1"),
+        ];
         let r = reconcile(&prev, &cur);
         assert_eq!(r.new.len(), 1);
         assert_eq!(r.new[0].check, "tls.cert_expired");

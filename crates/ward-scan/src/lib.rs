@@ -60,7 +60,9 @@ pub mod scope;
 pub mod time;
 
 pub use finding::{reconcile, Evidence, Finding, FindingKey, Reconciliation, Severity};
-pub use scanner::{Phase, Progress, ScanReport, ScanRequest, Scanner, ScannerBuilder, ServicePorts};
+pub use scanner::{
+    Phase, Progress, ScanReport, ScanRequest, Scanner, ScannerBuilder, ServicePorts,
+};
 pub use scope::{AuthorisedTarget, Check, Cidr, RefusalReason, Scope, ScopeRefusal, TimeWindow};
 pub use time::Timestamp;
 pub use tokio_util::sync::CancellationToken;

@@ -175,7 +175,11 @@ impl Connector {
     }
 
     /// Connects to `addr` within `timeout`, after checking and pacing.
-    pub async fn connect_with(&self, addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProbeError> {
+    pub async fn connect_with(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<TcpStream, ProbeError> {
         self.permit(addr.ip())?;
         self.pace().await?;
         tokio::select! {
@@ -198,7 +202,13 @@ impl Connector {
     }
 
     /// Writes all of `buf`.
-    pub async fn send(&self, s: &mut TcpStream, addr: SocketAddr, buf: &[u8], stage: &'static str) -> Result<(), ProbeError> {
+    pub async fn send(
+        &self,
+        s: &mut TcpStream,
+        addr: SocketAddr,
+        buf: &[u8],
+        stage: &'static str,
+    ) -> Result<(), ProbeError> {
         tokio::select! {
             _ = self.cancel.cancelled() => Err(ProbeError::Cancelled),
             r = tokio::time::timeout(self.io_timeout, s.write_all(buf)) => match r {
@@ -210,7 +220,13 @@ impl Connector {
     }
 
     /// Reads exactly `buf.len()` bytes.
-    pub async fn recv_exact(&self, s: &mut TcpStream, addr: SocketAddr, buf: &mut [u8], stage: &'static str) -> Result<(), ProbeError> {
+    pub async fn recv_exact(
+        &self,
+        s: &mut TcpStream,
+        addr: SocketAddr,
+        buf: &mut [u8],
+        stage: &'static str,
+    ) -> Result<(), ProbeError> {
         tokio::select! {
             _ = self.cancel.cancelled() => Err(ProbeError::Cancelled),
             r = tokio::time::timeout(self.io_timeout, s.read_exact(buf)) => match r {
@@ -223,7 +239,14 @@ impl Connector {
     }
 
     /// Reads whatever arrives next (up to `buf.len()`), `Ok(0)` on EOF.
-    pub async fn recv_some(&self, s: &mut TcpStream, addr: SocketAddr, buf: &mut [u8], timeout: Duration, stage: &'static str) -> Result<usize, ProbeError> {
+    pub async fn recv_some(
+        &self,
+        s: &mut TcpStream,
+        addr: SocketAddr,
+        buf: &mut [u8],
+        timeout: Duration,
+        stage: &'static str,
+    ) -> Result<usize, ProbeError> {
         tokio::select! {
             _ = self.cancel.cancelled() => Err(ProbeError::Cancelled),
             r = tokio::time::timeout(timeout, s.read(buf)) => match r {
@@ -284,7 +307,11 @@ impl Connector {
     /// usually already settled when `connect` returns, and are read without
     /// touching the reactor; only slower ones wait on it. This is what makes
     /// a full-range scan cheap.
-    pub async fn probe_connect(&self, addr: SocketAddr, timeout: Duration) -> Result<ConnectVerdict, ProbeError> {
+    pub async fn probe_connect(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<ConnectVerdict, ProbeError> {
         use socket2::{Domain, Protocol, Socket, Type};
         self.permit(addr.ip())?;
         self.pace().await?;
@@ -302,7 +329,9 @@ impl Connector {
         }
         match sock.connect(&addr.into()) {
             Ok(()) => return Ok(connected(&sock).unwrap_or(ConnectVerdict::Open)),
-            Err(e) if e.raw_os_error() == Some(EINPROGRESS) || e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e)
+                if e.raw_os_error() == Some(EINPROGRESS)
+                    || e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Ok(classify(e)),
         }
         if let Some(v) = connected(&sock) {

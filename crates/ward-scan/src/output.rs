@@ -22,7 +22,11 @@ pub fn to_json(report: &ScanReport) -> String {
 fn csv_field(s: &str) -> String {
     // Spreadsheet formula injection: a cell starting with = + - @ is
     // neutralised with a leading apostrophe (OWASP's advice).
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -83,11 +87,36 @@ impl ServiceNames {
     /// A small built-in table of well-known names.
     pub fn builtin() -> Self {
         let t: &[(u16, &str)] = &[
-            (21, "ftp"), (22, "ssh"), (23, "telnet"), (25, "smtp"), (53, "domain"), (80, "http"), (88, "kerberos-sec"),
-            (110, "pop3"), (111, "rpcbind"), (135, "msrpc"), (139, "netbios-ssn"), (143, "imap"), (389, "ldap"),
-            (443, "https"), (445, "microsoft-ds"), (465, "smtps"), (587, "submission"), (636, "ldapssl"), (993, "imaps"),
-            (995, "pop3s"), (1433, "ms-sql-s"), (3306, "mysql"), (3389, "ms-wbt-server"), (5432, "postgresql"),
-            (5900, "vnc"), (5985, "wsman"), (5986, "wsmans"), (6379, "redis"), (8080, "http-proxy"), (8443, "https-alt"),
+            (21, "ftp"),
+            (22, "ssh"),
+            (23, "telnet"),
+            (25, "smtp"),
+            (53, "domain"),
+            (80, "http"),
+            (88, "kerberos-sec"),
+            (110, "pop3"),
+            (111, "rpcbind"),
+            (135, "msrpc"),
+            (139, "netbios-ssn"),
+            (143, "imap"),
+            (389, "ldap"),
+            (443, "https"),
+            (445, "microsoft-ds"),
+            (465, "smtps"),
+            (587, "submission"),
+            (636, "ldapssl"),
+            (993, "imaps"),
+            (995, "pop3s"),
+            (1433, "ms-sql-s"),
+            (3306, "mysql"),
+            (3389, "ms-wbt-server"),
+            (5432, "postgresql"),
+            (5900, "vnc"),
+            (5985, "wsman"),
+            (5986, "wsmans"),
+            (6379, "redis"),
+            (8080, "http-proxy"),
+            (8443, "https-alt"),
         ];
         ServiceNames(t.iter().map(|(p, n)| (*p, n.to_string())).collect())
     }
@@ -102,8 +131,12 @@ impl ServiceNames {
                 continue;
             }
             let mut it = line.split_whitespace();
-            let (Some(name), Some(pp)) = (it.next(), it.next()) else { continue };
-            let Some((port, proto)) = pp.split_once('/') else { continue };
+            let (Some(name), Some(pp)) = (it.next(), it.next()) else {
+                continue;
+            };
+            let Some((port, proto)) = pp.split_once('/') else {
+                continue;
+            };
             if proto != "tcp" {
                 continue;
             }
@@ -139,7 +172,12 @@ pub fn to_nmap_xml(report: &ScanReport, services: &ServiceNames) -> String {
         timestr(report.started_at),
         env!("CARGO_PKG_VERSION")
     );
-    let _ = writeln!(x, "<scaninfo type=\"connect\" protocol=\"tcp\" numservices=\"{}\" services=\"{}\"/>", ports.len(), services_attr);
+    let _ = writeln!(
+        x,
+        "<scaninfo type=\"connect\" protocol=\"tcp\" numservices=\"{}\" services=\"{}\"/>",
+        ports.len(),
+        services_attr
+    );
     let _ = writeln!(x, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>");
     let mut up = 0;
     for h in &report.hosts {
@@ -149,38 +187,78 @@ pub fn to_nmap_xml(report: &ScanReport, services: &ServiceNames) -> String {
         let _ = writeln!(x, "<address addr=\"{}\" addrtype=\"{ty}\"/>", h.address);
         let _ = write!(x, "<hostnames>");
         if let Some(n) = &h.host_name {
-            let _ = write!(x, "\n<hostname name=\"{}\" type=\"user\"/>\n", xml_escape(n));
+            let _ = write!(
+                x,
+                "\n<hostname name=\"{}\" type=\"user\"/>\n",
+                xml_escape(n)
+            );
         }
         let _ = writeln!(x, "</hostnames>");
         let _ = write!(x, "<ports>");
-        let list_closed = !h.ports.closed_ports.is_empty() && h.ports.closed_ports.len() == h.ports.closed;
+        let list_closed =
+            !h.ports.closed_ports.is_empty() && h.ports.closed_ports.len() == h.ports.closed;
         if h.ports.closed > 0 && !list_closed {
-            let _ = writeln!(x, "<extraports state=\"closed\" count=\"{}\">", h.ports.closed);
-            let _ = writeln!(x, "<extrareasons reason=\"conn-refused\" count=\"{}\"/>", h.ports.closed);
+            let _ = writeln!(
+                x,
+                "<extraports state=\"closed\" count=\"{}\">",
+                h.ports.closed
+            );
+            let _ = writeln!(
+                x,
+                "<extrareasons reason=\"conn-refused\" count=\"{}\"/>",
+                h.ports.closed
+            );
             let _ = writeln!(x, "</extraports>");
         }
-        let host_findings: Vec<&Finding> = report.findings.iter().filter(|f| f.address == h.address && f.check != "port.open").collect();
+        let host_findings: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.address == h.address && f.check != "port.open")
+            .collect();
         let closed_results: Vec<crate::checks::portscan::PortResult> = if list_closed {
             h.ports
                 .closed_ports
                 .iter()
-                .map(|&port| crate::checks::portscan::PortResult { address: h.address, port, state: crate::checks::portscan::PortState::Closed, rtt_us: None, attempts: 1, banner: None, banner_hex: None })
+                .map(|&port| crate::checks::portscan::PortResult {
+                    address: h.address,
+                    port,
+                    state: crate::checks::portscan::PortState::Closed,
+                    rtt_us: None,
+                    attempts: 1,
+                    banner: None,
+                    banner_hex: None,
+                })
                 .collect()
         } else {
             Vec::new()
         };
-        let mut all: Vec<&crate::checks::portscan::PortResult> = h.ports.open.iter().chain(h.ports.filtered.iter()).chain(closed_results.iter()).collect();
+        let mut all: Vec<&crate::checks::portscan::PortResult> = h
+            .ports
+            .open
+            .iter()
+            .chain(h.ports.filtered.iter())
+            .chain(closed_results.iter())
+            .collect();
         all.sort_by_key(|p| p.port);
         for p in all {
             let _ = write!(x, "<port protocol=\"tcp\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"0\"/>", p.port, p.state.as_str(), p.state.nmap_reason());
             if let Some(name) = services.get(p.port) {
-                let _ = write!(x, "<service name=\"{}\" method=\"table\" conf=\"3\"/>", xml_escape(name));
+                let _ = write!(
+                    x,
+                    "<service name=\"{}\" method=\"table\" conf=\"3\"/>",
+                    xml_escape(name)
+                );
             }
             if let Some(b) = &p.banner {
                 let _ = write!(x, "<script id=\"banner\" output=\"{}\"/>", xml_escape(b));
             }
             for f in host_findings.iter().filter(|f| f.port == Some(p.port)) {
-                let _ = write!(x, "<script id=\"ward-{}\" output=\"{}\"/>", xml_escape(&f.check), xml_escape(&script_output(f)));
+                let _ = write!(
+                    x,
+                    "<script id=\"ward-{}\" output=\"{}\"/>",
+                    xml_escape(&f.check),
+                    xml_escape(&script_output(f))
+                );
             }
             let _ = writeln!(x, "</port>");
         }
@@ -189,7 +267,12 @@ pub fn to_nmap_xml(report: &ScanReport, services: &ServiceNames) -> String {
         if !hs.is_empty() {
             let _ = write!(x, "<hostscript>");
             for f in hs {
-                let _ = write!(x, "<script id=\"ward-{}\" output=\"{}\"/>", xml_escape(&f.check), xml_escape(&script_output(f)));
+                let _ = write!(
+                    x,
+                    "<script id=\"ward-{}\" output=\"{}\"/>",
+                    xml_escape(&f.check),
+                    xml_escape(&script_output(f))
+                );
             }
             let _ = writeln!(x, "</hostscript>");
         }
@@ -236,7 +319,11 @@ pub fn compress_ports(ports: &[u16]) -> String {
             i += 1;
             end = v[i];
         }
-        parts.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
         i += 1;
     }
     parts.join(",")

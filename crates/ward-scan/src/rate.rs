@@ -83,7 +83,10 @@ mod tests {
         assert!(r.reserve().is_zero());
         let w2 = r.reserve();
         let w3 = r.reserve();
-        assert!(w2 > Duration::from_millis(50) && w2 <= Duration::from_millis(110), "{w2:?}");
+        assert!(
+            w2 > Duration::from_millis(50) && w2 <= Duration::from_millis(110),
+            "{w2:?}"
+        );
         assert!(w3 > w2);
         assert!(RateLimiter::new(UNLIMITED).reserve().is_zero());
     }

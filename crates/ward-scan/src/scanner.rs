@@ -291,7 +291,11 @@ impl ScannerBuilder {
         self
     }
     /// Progress callback, called every `interval` and once at the end.
-    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static, interval: Duration) -> Self {
+    pub fn on_progress(
+        mut self,
+        f: impl Fn(&Progress) + Send + Sync + 'static,
+        interval: Duration,
+    ) -> Self {
         self.progress = Some(Arc::new(f));
         self.progress_interval = interval;
         self
@@ -316,7 +320,9 @@ pub struct Scanner {
 
 impl std::fmt::Debug for Scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scanner").field("global_rate", &self.cfg.global_rate).finish_non_exhaustive()
+        f.debug_struct("Scanner")
+            .field("global_rate", &self.cfg.global_rate)
+            .finish_non_exhaustive()
     }
 }
 
@@ -343,7 +349,9 @@ impl Scanner {
     fn member_limiter(&self, member: &str, scope_rate: u32) -> Arc<RateLimiter> {
         let mut m = self.members.lock().unwrap_or_else(|p| p.into_inner());
         let rate = min_rate(self.cfg.rate_per_member, scope_rate);
-        let e = m.entry(member.to_string()).or_insert_with(|| Arc::new(RateLimiter::new(rate)));
+        let e = m
+            .entry(member.to_string())
+            .or_insert_with(|| Arc::new(RateLimiter::new(rate)));
         if e.rate_per_sec() != rate {
             *e = Arc::new(RateLimiter::new(rate));
         }
@@ -354,11 +362,19 @@ impl Scanner {
     pub fn connector(&self, target: &AuthorisedTarget) -> Connector {
         let scope_rate = target.max_rate_per_sec();
         let limits = vec![
-            Arc::new(RateLimiter::new(min_rate(self.cfg.rate_per_target, scope_rate))),
+            Arc::new(RateLimiter::new(min_rate(
+                self.cfg.rate_per_target,
+                scope_rate,
+            ))),
             self.member_limiter(target.member(), scope_rate),
             self.global.clone(),
         ];
-        Connector::new(target, limits, self.cfg.cancel.clone(), self.cfg.probe_timeout)
+        Connector::new(
+            target,
+            limits,
+            self.cfg.cancel.clone(),
+            self.cfg.probe_timeout,
+        )
     }
 
     /// Authorises every target of `req` against `scope` (resolving names off
@@ -368,7 +384,8 @@ impl Scanner {
         let counters = Arc::new(Counters::default());
         let phase = Arc::new(Mutex::new(Phase::Authorising));
         let ticker = self.cfg.progress.clone().map(|cb| {
-            let (counters, phase, every) = (counters.clone(), phase.clone(), self.cfg.progress_interval);
+            let (counters, phase, every) =
+                (counters.clone(), phase.clone(), self.cfg.progress_interval);
             tokio::spawn(async move {
                 let mut iv = tokio::time::interval(every);
                 loop {
@@ -379,32 +396,66 @@ impl Scanner {
             })
         });
 
-        let wanted: BTreeSet<Check> = req.checks.clone().unwrap_or_else(|| scope.allowed_checks.clone());
+        let wanted: BTreeSet<Check> = req
+            .checks
+            .clone()
+            .unwrap_or_else(|| scope.allowed_checks.clone());
         let mut refusals = Vec::new();
         for c in wanted.difference(&scope.allowed_checks) {
-            refusals.push(ScopeRefusal { scope_id: scope.id.clone(), member: scope.member.clone(), target: "*".into(), at: started_at, reason: RefusalReason::CheckNotAllowed { check: *c } });
+            refusals.push(ScopeRefusal {
+                scope_id: scope.id.clone(),
+                member: scope.member.clone(),
+                target: "*".into(),
+                at: started_at,
+                reason: RefusalReason::CheckNotAllowed { check: *c },
+            });
         }
-        let checks: BTreeSet<Check> = wanted.intersection(&scope.allowed_checks).copied().collect();
-        let targets = if req.targets.is_empty() { scope.targets().0 } else { req.targets.clone() };
+        let checks: BTreeSet<Check> = wanted
+            .intersection(&scope.allowed_checks)
+            .copied()
+            .collect();
+        let targets = if req.targets.is_empty() {
+            scope.targets().0
+        } else {
+            req.targets.clone()
+        };
 
         let mut authorised = Vec::new();
         for t in targets {
             let (s, t2) = (scope.clone(), t.clone());
             let now = Timestamp::now();
+            #[allow(clippy::result_large_err)]
             let r = tokio::task::spawn_blocking(move || s.authorise(&t2, now)).await;
             match r {
                 Ok(Ok(a)) => authorised.push(a),
                 Ok(Err(refusal)) => refusals.push(refusal),
-                Err(e) => refusals.push(ScopeRefusal { scope_id: scope.id.clone(), member: scope.member.clone(), target: t, at: now, reason: RefusalReason::ResolutionFailed { detail: e.to_string() } }),
+                Err(e) => refusals.push(ScopeRefusal {
+                    scope_id: scope.id.clone(),
+                    member: scope.member.clone(),
+                    target: t,
+                    at: now,
+                    reason: RefusalReason::ResolutionFailed {
+                        detail: e.to_string(),
+                    },
+                }),
             }
         }
-        counters.refusals.store(refusals.len() as u64, Ordering::Relaxed);
+        counters
+            .refusals
+            .store(refusals.len() as u64, Ordering::Relaxed);
         *phase.lock().unwrap_or_else(|e| e.into_inner()) = Phase::Scanning;
 
         let ports = self.ports_for(&req.ports, &checks);
-        let jobs: Vec<(AuthorisedTarget, IpAddr)> = authorised.iter().flat_map(|a| a.addresses().iter().map(move |ip| (a.clone(), *ip))).collect();
-        counters.targets_total.store(jobs.len() as u64, Ordering::Relaxed);
-        counters.ports_total.store((jobs.len() * ports.len()) as u64, Ordering::Relaxed);
+        let jobs: Vec<(AuthorisedTarget, IpAddr)> = authorised
+            .iter()
+            .flat_map(|a| a.addresses().iter().map(move |ip| (a.clone(), *ip)))
+            .collect();
+        counters
+            .targets_total
+            .store(jobs.len() as u64, Ordering::Relaxed);
+        counters
+            .ports_total
+            .store((jobs.len() * ports.len()) as u64, Ordering::Relaxed);
 
         let cancelled = AtomicBool::new(false);
         let mut hosts = Vec::new();
@@ -418,7 +469,8 @@ impl Scanner {
                     cancelled.store(true, Ordering::Relaxed);
                     return None;
                 }
-                let (host, fs, was_cancelled) = self.scan_host(&a, ip, ports, checks, counters).await;
+                let (host, fs, was_cancelled) =
+                    self.scan_host(&a, ip, ports, checks, counters).await;
                 if was_cancelled {
                     cancelled.store(true, Ordering::Relaxed);
                 }
@@ -475,7 +527,14 @@ impl Scanner {
         PortSpec::List(v).ports()
     }
 
-    async fn scan_host(&self, a: &AuthorisedTarget, ip: IpAddr, ports: &[u16], checks: &BTreeSet<Check>, counters: &Counters) -> (HostReport, Vec<Finding>, bool) {
+    async fn scan_host(
+        &self,
+        a: &AuthorisedTarget,
+        ip: IpAddr,
+        ports: &[u16],
+        checks: &BTreeSet<Check>,
+        counters: &Counters,
+    ) -> (HostReport, Vec<Finding>, bool) {
         let conn = self.connector(a);
         let mut h = HostReport {
             target: a.target().to_string(),
@@ -493,9 +552,30 @@ impl Scanner {
             finished_at: Timestamp::now(),
         };
         let mut cancelled = false;
-        let stop = |e: &ProbeError| matches!(e, ProbeError::Cancelled | ProbeError::WindowEnded { .. } | ProbeError::NotAuthorised { .. });
-        let err = |check, port, e: &ProbeError| CheckError { address: ip, port, check, code: e.code().to_string(), message: e.to_string() };
-        match portscan::scan_ports(&conn, ip, ports, &self.cfg.port_scan, counters.ports_done.clone()).await {
+        let stop = |e: &ProbeError| {
+            matches!(
+                e,
+                ProbeError::Cancelled
+                    | ProbeError::WindowEnded { .. }
+                    | ProbeError::NotAuthorised { .. }
+            )
+        };
+        let err = |check, port, e: &ProbeError| CheckError {
+            address: ip,
+            port,
+            check,
+            code: e.code().to_string(),
+            message: e.to_string(),
+        };
+        match portscan::scan_ports(
+            &conn,
+            ip,
+            ports,
+            &self.cfg.port_scan,
+            counters.ports_done.clone(),
+        )
+        .await
+        {
             Ok(r) => h.ports = r,
             Err(e) => {
                 cancelled = matches!(e, ProbeError::Cancelled);
@@ -505,10 +585,15 @@ impl Scanner {
                 return (h, fs, cancelled);
             }
         }
-        counters.open_ports.fetch_add(h.ports.open.len() as u64, Ordering::Relaxed);
+        counters
+            .open_ports
+            .fetch_add(h.ports.open.len() as u64, Ordering::Relaxed);
         let open: BTreeSet<u16> = h.ports.open_ports().into_iter().collect();
         let sp = &self.cfg.service_ports;
-        let host_str = a.host_name().map(str::to_string).unwrap_or_else(|| ip.to_string());
+        let host_str = a
+            .host_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| ip.to_string());
         'checks: {
             for &p in sp.smb.iter().filter(|p| open.contains(p)) {
                 let addr = SocketAddr::new(ip, p);
@@ -526,7 +611,8 @@ impl Scanner {
                 }
                 if checks.contains(&Check::Ms17010) {
                     let dp = self.cfg.double_pulsar && checks.contains(&Check::DoublePulsar);
-                    match crate::checks::smb::check_ms17_010(&conn, addr, &ip.to_string(), dp).await {
+                    match crate::checks::smb::check_ms17_010(&conn, addr, &ip.to_string(), dp).await
+                    {
                         Ok(r) => h.ms17_010.push((p, r)),
                         Err(e) => {
                             h.errors.push(err(Check::Ms17010, Some(p), &e));
@@ -554,7 +640,9 @@ impl Scanner {
             }
             if checks.contains(&Check::Tls) {
                 for &p in sp.tls.iter().filter(|p| open.contains(p)) {
-                    match crate::checks::tls::scan_tls(&conn, SocketAddr::new(ip, p), a.host_name()).await {
+                    match crate::checks::tls::scan_tls(&conn, SocketAddr::new(ip, p), a.host_name())
+                        .await
+                    {
                         Ok(r) => h.tls.push((p, r)),
                         Err(e) => {
                             h.errors.push(err(Check::Tls, Some(p), &e));
@@ -568,7 +656,14 @@ impl Scanner {
             }
             if checks.contains(&Check::Http) {
                 for &p in sp.http.iter().filter(|p| open.contains(p)) {
-                    match crate::checks::http::check_http(&conn, SocketAddr::new(ip, p), &host_str, &self.cfg.admin_paths).await {
+                    match crate::checks::http::check_http(
+                        &conn,
+                        SocketAddr::new(ip, p),
+                        &host_str,
+                        &self.cfg.admin_paths,
+                    )
+                    .await
+                    {
                         Ok(r) => h.http.push((p, r)),
                         Err(e) => {
                             h.errors.push(err(Check::Http, Some(p), &e));
@@ -586,7 +681,9 @@ impl Scanner {
         }
         h.finished_at = Timestamp::now();
         let fs = self.findings_for(a, &h, checks);
-        counters.findings.fetch_add(fs.len() as u64, Ordering::Relaxed);
+        counters
+            .findings
+            .fetch_add(fs.len() as u64, Ordering::Relaxed);
         (h, fs, cancelled)
     }
 
@@ -602,7 +699,11 @@ impl Scanner {
             }
         }
         for (_, d) in &h.smb {
-            let names: Vec<String> = d.smb2.iter().map(|x| crate::proto::smb::smb2_dialect_name(*x)).collect();
+            let names: Vec<String> = d
+                .smb2
+                .iter()
+                .map(|x| crate::proto::smb::smb2_dialect_name(*x))
+                .collect();
             out.extend(t.match_smb(d.smb1.accepted, &names, now));
         }
         for (_, r) in &h.rdp {
@@ -626,15 +727,39 @@ impl Scanner {
         out
     }
 
-    fn findings_for(&self, a: &AuthorisedTarget, h: &HostReport, checks: &BTreeSet<Check>) -> Vec<Finding> {
+    fn findings_for(
+        &self,
+        a: &AuthorisedTarget,
+        h: &HostReport,
+        checks: &BTreeSet<Check>,
+    ) -> Vec<Finding> {
         let now = h.finished_at;
         let mut out = Vec::new();
-        let mut push = |port: Option<u16>, check: &str, subject: String, title: String, severity: Severity, evidence: Evidence| {
-            out.push(Finding { member: a.member().to_string(), scope_id: a.scope_id().to_string(), host: a.target().to_string(), address: h.address, port, check: check.to_string(), subject, title, severity, evidence, observed_at: now });
+        let mut push = |port: Option<u16>,
+                        check: &str,
+                        subject: String,
+                        title: String,
+                        severity: Severity,
+                        evidence: Evidence| {
+            out.push(Finding {
+                member: a.member().to_string(),
+                scope_id: a.scope_id().to_string(),
+                host: a.target().to_string(),
+                address: h.address,
+                port,
+                check: check.to_string(),
+                subject,
+                title,
+                severity,
+                evidence,
+                observed_at: now,
+            });
         };
         if checks.contains(&Check::PortScan) {
             for p in &h.ports.open {
-                let mut ev = Evidence::new(format!("tcp/{} open", p.port)).field("state", "open").field("attempts", p.attempts);
+                let mut ev = Evidence::new(format!("tcp/{} open", p.port))
+                    .field("state", "open")
+                    .field("attempts", p.attempts);
                 if let Some(rtt) = p.rtt_us {
                     ev = ev.field("rtt_us", rtt);
                 }
@@ -642,30 +767,69 @@ impl Scanner {
                     ev = ev.field("banner", b);
                     ev.bytes_hex = p.banner_hex.clone();
                 }
-                push(Some(p.port), "port.open", String::new(), format!("Open port {}/tcp", p.port), Severity::Info, ev);
+                push(
+                    Some(p.port),
+                    "port.open",
+                    String::new(),
+                    format!("Open port {}/tcp", p.port),
+                    Severity::Info,
+                    ev,
+                );
             }
         }
         for (port, d) in &h.smb {
             let p = Some(*port);
-            push(p, "smb.exposed", String::new(), "SMB service reachable".into(), Severity::Medium, Evidence::new(format!("SMB answered on tcp/{port}")).field("dialects", d.nmap_names().join(", ")));
+            push(
+                p,
+                "smb.exposed",
+                String::new(),
+                "SMB service reachable".into(),
+                Severity::Medium,
+                Evidence::new(format!("SMB answered on tcp/{port}"))
+                    .field("dialects", d.nmap_names().join(", ")),
+            );
             if d.smb1.accepted {
-                let mut ev = Evidence::new(d.smb1.detail.clone()).field("word_count", d.smb1.word_count.unwrap_or(0)).field("dialect_index", d.smb1.dialect_index.unwrap_or(0xFFFF));
+                let mut ev = Evidence::new(d.smb1.detail.clone())
+                    .field("word_count", d.smb1.word_count.unwrap_or(0))
+                    .field("dialect_index", d.smb1.dialect_index.unwrap_or(0xFFFF));
                 ev.bytes_hex = d.smb1.reply_hex.clone();
-                push(p, "smb.v1", String::new(), "SMBv1 enabled".into(), Severity::High, ev);
+                push(
+                    p,
+                    "smb.v1",
+                    String::new(),
+                    "SMBv1 enabled".into(),
+                    Severity::High,
+                    ev,
+                );
             }
             let mut ev = Evidence::new(d.nmap_names().join(", "));
             for name in d.nmap_names() {
                 ev = ev.field(name, "accepted");
             }
-            push(p, "smb.dialects", String::new(), "SMB dialects".into(), Severity::Info, ev);
+            push(
+                p,
+                "smb.dialects",
+                String::new(),
+                "SMB dialects".into(),
+                Severity::Info,
+                ev,
+            );
             if let Some(s) = d.signing {
                 if s != crate::checks::smb::Signing::Required {
-                    let mut ev = Evidence::new(format!("message signing {}", s.as_str())).field("signing", s.as_str());
+                    let mut ev = Evidence::new(format!("message signing {}", s.as_str()))
+                        .field("signing", s.as_str());
                     if let Some(m) = d.smb2_security_mode {
                         ev = ev.field("smb2_security_mode", format!("{m:#06x}"));
                     }
                     ev.bytes_hex = d.smb2_reply_hex.clone();
-                    push(p, "smb.signing_not_required", String::new(), "SMB signing not required".into(), Severity::Medium, ev);
+                    push(
+                        p,
+                        "smb.signing_not_required",
+                        String::new(),
+                        "SMB signing not required".into(),
+                        Severity::Medium,
+                        ev,
+                    );
                 }
             }
         }
@@ -684,31 +848,69 @@ impl Scanner {
             if m.verdict == Ms17010Verdict::Vulnerable {
                 let mut ev = base(&m.detail);
                 ev.bytes_hex = m.transaction_reply_hex.clone();
-                push(p, "smb.ms17_010", String::new(), "MS17-010 (EternalBlue) not patched".into(), Severity::Critical, ev);
+                push(
+                    p,
+                    "smb.ms17_010",
+                    String::new(),
+                    "MS17-010 (EternalBlue) not patched".into(),
+                    Severity::Critical,
+                    ev,
+                );
             }
             if m.double_pulsar == Some(true) {
                 let mut ev = base("TRANS2 SESSION_SETUP answered with multiplex id 81: DoublePulsar implant present").field("multiplex_id", m.double_pulsar_mid.unwrap_or(0));
                 ev.bytes_hex = m.double_pulsar_reply_hex.clone();
-                push(p, "smb.doublepulsar", String::new(), "DoublePulsar implant detected".into(), Severity::Critical, ev);
+                push(
+                    p,
+                    "smb.doublepulsar",
+                    String::new(),
+                    "DoublePulsar implant detected".into(),
+                    Severity::Critical,
+                    ev,
+                );
             }
         }
         for (port, r) in &h.rdp {
             let p = Some(*port);
             let ev = || {
-                let mut e = Evidence::new(format!("RDP negotiation: rdp-only {}, ssl-only {}, hybrid {}", r.rdp_only, r.ssl_only, r.hybrid))
-                    .field("standard_rdp_accepted", r.standard_rdp_accepted)
-                    .field("ssl_accepted", r.ssl_accepted)
-                    .field("hybrid_supported", r.hybrid_supported)
-                    .field("nla_enforced", r.nla_enforced);
+                let mut e = Evidence::new(format!(
+                    "RDP negotiation: rdp-only {}, ssl-only {}, hybrid {}",
+                    r.rdp_only, r.ssl_only, r.hybrid
+                ))
+                .field("standard_rdp_accepted", r.standard_rdp_accepted)
+                .field("ssl_accepted", r.ssl_accepted)
+                .field("hybrid_supported", r.hybrid_supported)
+                .field("nla_enforced", r.nla_enforced);
                 e.bytes_hex = r.confirm_hex.clone();
                 e
             };
-            push(p, "rdp.exposed", String::new(), "RDP exposed".into(), Severity::Medium, ev());
+            push(
+                p,
+                "rdp.exposed",
+                String::new(),
+                "RDP exposed".into(),
+                Severity::Medium,
+                ev(),
+            );
             if !r.nla_enforced {
-                push(p, "rdp.nla_not_enforced", String::new(), "RDP exposed, NLA not enforced".into(), Severity::High, ev());
+                push(
+                    p,
+                    "rdp.nla_not_enforced",
+                    String::new(),
+                    "RDP exposed, NLA not enforced".into(),
+                    Severity::High,
+                    ev(),
+                );
             }
             if r.standard_rdp_accepted {
-                push(p, "rdp.standard_security", String::new(), "RDP accepts Standard RDP Security".into(), Severity::Medium, ev());
+                push(
+                    p,
+                    "rdp.standard_security",
+                    String::new(),
+                    "RDP accepts Standard RDP Security".into(),
+                    Severity::Medium,
+                    ev(),
+                );
             }
             if let Some(c) = &r.certificate {
                 for (check, subject, title, sev, e) in cert_findings(c, a.host_name(), now) {
@@ -722,10 +924,31 @@ impl Scanner {
                 continue;
             }
             let versions: Vec<&str> = r.versions.iter().map(|v| v.name()).collect();
-            push(p, "tls.versions", String::new(), "TLS versions".into(), Severity::Info, Evidence::new(versions.join(", ")));
+            push(
+                p,
+                "tls.versions",
+                String::new(),
+                "TLS versions".into(),
+                Severity::Info,
+                Evidence::new(versions.join(", ")),
+            );
             for v in r.versions.iter().filter(|v| v.is_deprecated()) {
-                let sev = if *v == TlsVersion::Ssl3 { Severity::High } else { Severity::Medium };
-                push(p, "tls.deprecated_protocol", v.name().to_string(), format!("Deprecated protocol {v} accepted"), sev, Evidence::new(format!("ServerHello for {v} in reply to a {v}-only ClientHello")).field("version", v.name()));
+                let sev = if *v == TlsVersion::Ssl3 {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                push(
+                    p,
+                    "tls.deprecated_protocol",
+                    v.name().to_string(),
+                    format!("Deprecated protocol {v} accepted"),
+                    sev,
+                    Evidence::new(format!(
+                        "ServerHello for {v} in reply to a {v}-only ClientHello"
+                    ))
+                    .field("version", v.name()),
+                );
             }
             for w in &r.weak_ciphers {
                 let sev = match w.weakness {
@@ -734,7 +957,20 @@ impl Scanner {
                     Weakness::TripleDes => Severity::Low,
                 };
                 let vs: Vec<&str> = w.versions.iter().map(|v| v.name()).collect();
-                push(p, "tls.weak_cipher", w.name.clone(), format!("Weak cipher suite {}", w.name), sev, Evidence::new(format!("server chose {} ({:#06x}) when offered only weak suites", w.name, w.id)).field("cipher", &w.name).field("weakness", format!("{:?}", w.weakness)).field("versions", vs.join(", ")));
+                push(
+                    p,
+                    "tls.weak_cipher",
+                    w.name.clone(),
+                    format!("Weak cipher suite {}", w.name),
+                    sev,
+                    Evidence::new(format!(
+                        "server chose {} ({:#06x}) when offered only weak suites",
+                        w.name, w.id
+                    ))
+                    .field("cipher", &w.name)
+                    .field("weakness", format!("{:?}", w.weakness))
+                    .field("versions", vs.join(", ")),
+                );
             }
             if let Some(c) = &r.certificate {
                 for (check, subject, title, sev, mut e) in cert_findings(c, a.host_name(), now) {
@@ -747,7 +983,8 @@ impl Scanner {
         }
         for (port, r) in &h.http {
             let p = Some(*port);
-            let mut ev = Evidence::new(format!("GET / answered {}", r.status)).field("status", r.status);
+            let mut ev =
+                Evidence::new(format!("GET / answered {}", r.status)).field("status", r.status);
             if let Some(s) = &r.server {
                 ev = ev.field("server", s);
             }
@@ -757,18 +994,54 @@ impl Scanner {
             if let Some(t) = &r.title {
                 ev = ev.field("title", t);
             }
-            push(p, "http.server", String::new(), format!("HTTP server {}", r.server.as_deref().unwrap_or("(no Server header)")), Severity::Info, ev);
+            push(
+                p,
+                "http.server",
+                String::new(),
+                format!(
+                    "HTTP server {}",
+                    r.server.as_deref().unwrap_or("(no Server header)")
+                ),
+                Severity::Info,
+                ev,
+            );
             for ad in &r.admin {
-                let mut ev = Evidence::new(format!("GET {} answered {}", ad.path, ad.status)).field("status", ad.status).field("interface", &ad.name);
+                let mut ev = Evidence::new(format!("GET {} answered {}", ad.path, ad.status))
+                    .field("status", ad.status)
+                    .field("interface", &ad.name);
                 if let Some(t) = &ad.title {
                     ev = ev.field("title", t);
                 }
-                push(p, "http.admin_interface", ad.path.clone(), format!("Exposed admin interface: {}", ad.name), Severity::Medium, ev);
+                push(
+                    p,
+                    "http.admin_interface",
+                    ad.path.clone(),
+                    format!("Exposed admin interface: {}", ad.name),
+                    Severity::Medium,
+                    ev,
+                );
             }
         }
         for m in &h.eol {
-            let sev = if m.confidence == Confidence::Announced { Severity::High } else { Severity::Medium };
-            push(None, "eol.os", m.entry.id.clone(), format!("End-of-life system: {}", m.entry.name), sev, Evidence::new(format!("{} ({:?}) from {}", m.observed, m.confidence, m.source)).field("end_of_life", m.entry.end_of_life).field("source", &m.source).field("observed", &m.observed));
+            let sev = if m.confidence == Confidence::Announced {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            push(
+                None,
+                "eol.os",
+                m.entry.id.clone(),
+                format!("End-of-life system: {}", m.entry.name),
+                sev,
+                Evidence::new(format!(
+                    "{} ({:?}) from {}",
+                    m.observed, m.confidence, m.source
+                ))
+                .field("end_of_life", m.entry.end_of_life)
+                .field("source", &m.source)
+                .field("observed", &m.observed),
+            );
         }
         out
     }
@@ -784,7 +1057,10 @@ pub fn cert_findings(c: &CertInfo, host_name: Option<&str>, now: Timestamp) -> V
             .field("issuer_cn", c.issuer_cn.as_deref().unwrap_or(""))
             .field("not_before", c.not_before)
             .field("not_after", c.not_after)
-            .field("key", format!("{} {}", c.public_key.algorithm, c.public_key.bits))
+            .field(
+                "key",
+                format!("{} {}", c.public_key.algorithm, c.public_key.bits),
+            )
             .field("serial", &c.serial_hex)
     };
     let with = |s: String| {
@@ -794,19 +1070,53 @@ pub fn cert_findings(c: &CertInfo, host_name: Option<&str>, now: Timestamp) -> V
     };
     let mut out: Vec<CertFinding> = Vec::new();
     if c.not_after < now {
-        out.push(("tls.cert_expired", String::new(), "Certificate expired".into(), Severity::High, with(format!("notAfter {} is in the past", c.not_after))));
+        out.push((
+            "tls.cert_expired",
+            String::new(),
+            "Certificate expired".into(),
+            Severity::High,
+            with(format!("notAfter {} is in the past", c.not_after)),
+        ));
     } else if c.not_after.0 - now.0 < 30 * 86_400 {
-        out.push(("tls.cert_expiring", String::new(), "Certificate expires within 30 days".into(), Severity::Low, with(format!("notAfter {}", c.not_after))));
+        out.push((
+            "tls.cert_expiring",
+            String::new(),
+            "Certificate expires within 30 days".into(),
+            Severity::Low,
+            with(format!("notAfter {}", c.not_after)),
+        ));
     }
     if c.not_before > now {
-        out.push(("tls.cert_not_yet_valid", String::new(), "Certificate not yet valid".into(), Severity::Medium, with(format!("notBefore {} is in the future", c.not_before))));
+        out.push((
+            "tls.cert_not_yet_valid",
+            String::new(),
+            "Certificate not yet valid".into(),
+            Severity::Medium,
+            with(format!("notBefore {} is in the future", c.not_before)),
+        ));
     }
     if c.self_issued {
-        out.push(("tls.cert_self_signed", String::new(), "Self-signed certificate".into(), Severity::Medium, with("issuer equals subject".into())));
+        out.push((
+            "tls.cert_self_signed",
+            String::new(),
+            "Self-signed certificate".into(),
+            Severity::Medium,
+            with("issuer equals subject".into()),
+        ));
     }
     if let Some(h) = host_name {
         if !c.matches_host(h) {
-            out.push(("tls.cert_name_mismatch", String::new(), format!("Certificate does not match {h}"), Severity::Medium, with(format!("{h} not in SAN {:?} / CN {:?}", c.dns_names, c.subject_cn)).field("host", h)));
+            out.push((
+                "tls.cert_name_mismatch",
+                String::new(),
+                format!("Certificate does not match {h}"),
+                Severity::Medium,
+                with(format!(
+                    "{h} not in SAN {:?} / CN {:?}",
+                    c.dns_names, c.subject_cn
+                ))
+                .field("host", h),
+            ));
         }
     }
     let k = &c.public_key;
@@ -816,10 +1126,25 @@ pub fn cert_findings(c: &CertInfo, host_name: Option<&str>, now: Timestamp) -> V
         _ => false,
     };
     if weak_key {
-        out.push(("tls.cert_weak_key", String::new(), format!("Weak {} key ({} bits)", k.algorithm, k.bits), Severity::High, with(format!("{} key of {} bits", k.algorithm, k.bits))));
+        out.push((
+            "tls.cert_weak_key",
+            String::new(),
+            format!("Weak {} key ({} bits)", k.algorithm, k.bits),
+            Severity::High,
+            with(format!("{} key of {} bits", k.algorithm, k.bits)),
+        ));
     }
-    if c.signature_algorithm.starts_with("md5") || c.signature_algorithm.contains("SHA1") || c.signature_algorithm.starts_with("sha1") {
-        out.push(("tls.cert_weak_signature", String::new(), format!("Weak signature algorithm {}", c.signature_algorithm), Severity::Medium, with(c.signature_algorithm.clone())));
+    if c.signature_algorithm.starts_with("md5")
+        || c.signature_algorithm.contains("SHA1")
+        || c.signature_algorithm.starts_with("sha1")
+    {
+        out.push((
+            "tls.cert_weak_signature",
+            String::new(),
+            format!("Weak signature algorithm {}", c.signature_algorithm),
+            Severity::Medium,
+            with(c.signature_algorithm.clone()),
+        ));
     }
     out
 }

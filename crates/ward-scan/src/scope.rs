@@ -202,7 +202,10 @@ impl FromStr for Cidr {
         };
         let ip: IpAddr = addr.trim().parse().map_err(|_| err("not an IP address"))?;
         let prefix = match prefix {
-            Some(p) => p.trim().parse::<u8>().map_err(|_| err("prefix is not a number"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .map_err(|_| err("prefix is not a number"))?,
             None if ip.is_ipv4() => 32,
             None => 128,
         };
@@ -489,7 +492,8 @@ pub fn is_valid_host_name(s: &str) -> bool {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -501,7 +505,9 @@ impl Scope {
     pub fn validate(&self) -> Result<(), ScopeError> {
         let m = &self.member;
         if !(3..=10).contains(&m.len())
-            || !m.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            || !m
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         {
             return Err(ScopeError::BadMember {
                 scope: self.id.clone(),
@@ -553,7 +559,14 @@ impl Scope {
 
     /// Authorises `target` (an IP address or a host name) at `now`, resolving
     /// names with the system resolver. See [`Scope::authorise_with`].
-    pub fn authorise(&self, target: &str, now: Timestamp) -> Result<AuthorisedTarget, ScopeRefusal> {
+    // A refusal is the rare path and carries the whole record the registry
+    // must keep; boxing it would only make every caller's match clumsier.
+    #[allow(clippy::result_large_err)]
+    pub fn authorise(
+        &self,
+        target: &str,
+        now: Timestamp,
+    ) -> Result<AuthorisedTarget, ScopeRefusal> {
         self.authorise_with(target, now, &SystemResolver)
     }
 
@@ -561,6 +574,7 @@ impl Scope {
     /// is before `authorised_at` or outside every window, the target is an
     /// address outside the ranges, or the target is a name any of whose
     /// addresses is outside the ranges. No packet is sent to the target.
+    #[allow(clippy::result_large_err)]
     pub fn authorise_with(
         &self,
         target: &str,
@@ -662,7 +676,10 @@ mod tests {
         Scope {
             id: "s1".into(),
             member: "RXH".into(),
-            cidrs: vec!["10.1.0.0/16".parse().unwrap(), "2001:db8::/32".parse().unwrap()],
+            cidrs: vec![
+                "10.1.0.0/16".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ],
             host_names: vec![],
             windows: vec![TimeWindow {
                 start: Timestamp(1000),
@@ -693,7 +710,15 @@ mod tests {
         let z: Cidr = "0.0.0.0/0".parse().unwrap();
         assert!(z.contains("8.8.8.8".parse().unwrap()));
         assert!(!z.contains("::1".parse().unwrap()));
-        assert_eq!("192.0.2.0/30".parse::<Cidr>().unwrap().hosts(10).unwrap().len(), 4);
+        assert_eq!(
+            "192.0.2.0/30"
+                .parse::<Cidr>()
+                .unwrap()
+                .hosts(10)
+                .unwrap()
+                .len(),
+            4
+        );
     }
 
     #[test]
@@ -708,7 +733,11 @@ mod tests {
         let mut early = s.clone();
         early.authorised_at = Timestamp(1600);
         assert_eq!(
-            early.authorise("10.1.0.1", Timestamp(1500)).unwrap_err().reason.code(),
+            early
+                .authorise("10.1.0.1", Timestamp(1500))
+                .unwrap_err()
+                .reason
+                .code(),
             "SCAN-R002"
         );
         let r = s.authorise("bad name!", Timestamp(1500)).unwrap_err();
@@ -722,9 +751,14 @@ mod tests {
     fn names_must_resolve_entirely_inside() {
         let s = scope();
         let inside = Fixed(vec!["10.1.2.3".parse().unwrap()]);
-        let t = s.authorise_with("pc1.rxh.example", Timestamp(1500), &inside).unwrap();
+        let t = s
+            .authorise_with("pc1.rxh.example", Timestamp(1500), &inside)
+            .unwrap();
         assert_eq!(t.host_name(), Some("pc1.rxh.example"));
-        let partly = Fixed(vec!["10.1.2.3".parse().unwrap(), "192.0.2.1".parse().unwrap()]);
+        let partly = Fixed(vec![
+            "10.1.2.3".parse().unwrap(),
+            "192.0.2.1".parse().unwrap(),
+        ]);
         let r = s
             .authorise_with("pc1.rxh.example", Timestamp(1500), &partly)
             .unwrap_err();
@@ -738,7 +772,10 @@ mod tests {
         assert!(matches!(s.validate(), Err(ScopeError::BadMember { .. })));
         let mut s = scope();
         s.windows[0].end = Timestamp(10);
-        assert!(matches!(s.validate(), Err(ScopeError::BadWindow { index: 0, .. })));
+        assert!(matches!(
+            s.validate(),
+            Err(ScopeError::BadWindow { index: 0, .. })
+        ));
         let json = serde_json::to_string(&scope()).unwrap();
         let back: Scope = serde_json::from_str(&json).unwrap();
         assert_eq!(back, scope());

@@ -26,7 +26,12 @@ impl Timestamp {
     /// Builds a timestamp from calendar fields (UTC). Returns `None` when a
     /// field is out of range.
     pub fn from_ymd_hms(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<Self> {
-        if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60
+        if !(1..=12).contains(&mo)
+            || d == 0
+            || d > days_in_month(y, mo)
+            || h > 23
+            || mi > 59
+            || s > 60
         {
             return None;
         }
@@ -45,7 +50,13 @@ impl Timestamp {
         }
         let num = |r: std::ops::Range<usize>| -> Option<u32> { s.get(r)?.parse().ok() };
         let y = i64::from(num(0..4)?);
-        let (mo, d, h, mi, sec) = (num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+        let (mo, d, h, mi, sec) = (
+            num(5..7)?,
+            num(8..10)?,
+            num(11..13)?,
+            num(14..16)?,
+            num(17..19)?,
+        );
         let mut rest = &s[19..];
         if let Some(r) = rest.strip_prefix('.') {
             let digits = r.bytes().take_while(u8::is_ascii_digit).count();
@@ -74,7 +85,14 @@ impl Timestamp {
         let days = self.0.div_euclid(86_400);
         let rem = self.0.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        (y, m, d, (rem / 3600) as u32, ((rem % 3600) / 60) as u32, (rem % 60) as u32)
+        (
+            y,
+            m,
+            d,
+            (rem / 3600) as u32,
+            ((rem % 3600) / 60) as u32,
+            (rem % 60) as u32,
+        )
     }
 }
 
@@ -150,7 +168,9 @@ mod tests {
         assert!(Timestamp::parse_rfc3339("2017-02-30T00:00:00Z").is_none());
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
         assert_eq!(
-            Timestamp::from_ymd_hms(2000, 2, 29, 0, 0, 0).unwrap().to_string(),
+            Timestamp::from_ymd_hms(2000, 2, 29, 0, 0, 0)
+                .unwrap()
+                .to_string(),
             "2000-02-29T00:00:00Z"
         );
     }

@@ -34,13 +34,33 @@ fn fixture() -> Fixture {
             let _ = s.write_all(b"220 ward-test FTP ready\r\n");
         }
     });
-    let closed: Vec<u16> = (0..4).map(|_| free_port()).filter(|p| !open.contains(p) && *p != banner_port).collect();
-    Fixture { open, closed, banner_port, _listeners: ls }
+    let closed: Vec<u16> = (0..4)
+        .map(|_| free_port())
+        .filter(|p| !open.contains(p) && *p != banner_port)
+        .collect();
+    Fixture {
+        open,
+        closed,
+        banner_port,
+        _listeners: ls,
+    }
 }
 
 fn nmap_states(ports: &[u16]) -> (String, Vec<u16>) {
     let list: Vec<String> = ports.iter().map(u16::to_string).collect();
-    let out = Command::new(require("nmap")).args(["-sT", "-Pn", "-n", "-p", &list.join(","), "-oX", "-", "127.0.0.1"]).output().expect("run nmap");
+    let out = Command::new(require("nmap"))
+        .args([
+            "-sT",
+            "-Pn",
+            "-n",
+            "-p",
+            &list.join(","),
+            "-oX",
+            "-",
+            "127.0.0.1",
+        ])
+        .output()
+        .expect("run nmap");
     let xml = String::from_utf8_lossy(&out.stdout).into_owned();
     let open = ward_scan::bench::nmap_xml_open_ports(&xml);
     (xml, open)
@@ -52,8 +72,19 @@ fn open_closed_and_banner_agree_with_nmap_and_ndiff_reads_our_xml() {
     let mut ports: Vec<u16> = f.open.iter().chain(f.closed.iter()).copied().collect();
     ports.push(f.banner_port);
     let scope = loopback_scope();
-    let scanner = Scanner::builder().service_ports(ServicePorts { smb: vec![], rdp: vec![], tls: vec![], http: vec![] }).build();
-    let req = ScanRequest { targets: vec!["127.0.0.1".into()], ports: PortSpec::List(ports.clone()), checks: Some([Check::PortScan].into_iter().collect()) };
+    let scanner = Scanner::builder()
+        .service_ports(ServicePorts {
+            smb: vec![],
+            rdp: vec![],
+            tls: vec![],
+            http: vec![],
+        })
+        .build();
+    let req = ScanRequest {
+        targets: vec!["127.0.0.1".into()],
+        ports: PortSpec::List(ports.clone()),
+        checks: Some([Check::PortScan].into_iter().collect()),
+    };
     let rep = block_on(scanner.run(&scope, &req));
     let h = &rep.hosts[0];
     let mut expect_open = f.open.clone();
@@ -62,24 +93,49 @@ fn open_closed_and_banner_agree_with_nmap_and_ndiff_reads_our_xml() {
     assert_eq!(h.ports.open_ports(), expect_open);
     assert_eq!(h.ports.closed, f.closed.len());
     assert!(h.ports.filtered.is_empty());
-    let b = h.ports.open.iter().find(|p| p.port == f.banner_port).unwrap();
+    let b = h
+        .ports
+        .open
+        .iter()
+        .find(|p| p.port == f.banner_port)
+        .unwrap();
     assert_eq!(b.banner.as_deref(), Some("220 ward-test FTP ready"));
-    assert!(h.ports.open.iter().filter(|p| p.port != f.banner_port).all(|p| p.banner.is_none()));
+    assert!(h
+        .ports
+        .open
+        .iter()
+        .filter(|p| p.port != f.banner_port)
+        .all(|p| p.banner.is_none()));
 
     let (nmap_xml, nmap_open) = nmap_states(&ports);
-    assert_eq!(nmap_open, expect_open, "nmap disagrees with the fixture:\n{nmap_xml}");
+    assert_eq!(
+        nmap_open, expect_open,
+        "nmap disagrees with the fixture:\n{nmap_xml}"
+    );
 
     // ndiff (nmap's own XML differ) must read ward's XML and see the same
     // port states as in nmap's.
     let dir = tempfile::tempdir().unwrap();
-    let names = ServiceNames::from_nmap_services(std::path::Path::new("/usr/share/nmap/nmap-services")).unwrap_or_else(|_| ServiceNames::builtin());
+    let names =
+        ServiceNames::from_nmap_services(std::path::Path::new("/usr/share/nmap/nmap-services"))
+            .unwrap_or_else(|_| ServiceNames::builtin());
     std::fs::write(dir.path().join("ward.xml"), to_nmap_xml(&rep, &names)).unwrap();
     std::fs::write(dir.path().join("nmap.xml"), &nmap_xml).unwrap();
     // --xml: ndiff 7.93's text mode crashes on per-port script differences
     // (our banner script), its XML mode does not.
-    let out = Command::new(require("ndiff")).arg("--xml").arg(dir.path().join("nmap.xml")).arg(dir.path().join("ward.xml")).output().expect("run ndiff");
+    let out = Command::new(require("ndiff"))
+        .arg("--xml")
+        .arg(dir.path().join("nmap.xml"))
+        .arg(dir.path().join("ward.xml"))
+        .output()
+        .expect("run ndiff");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.code() == Some(0) || out.status.code() == Some(1), "ndiff could not read the XML: {}\n{}", String::from_utf8_lossy(&out.stderr), text);
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "ndiff could not read the XML: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        text
+    );
     assert!(text.contains("<nmapdiff"), "{text}");
     if std::env::var_os("WARD_SHOW_NDIFF").is_some() {
         println!("{text}");
@@ -90,11 +146,17 @@ fn open_closed_and_banner_agree_with_nmap_and_ndiff_reads_our_xml() {
         let pd = pd.split("</portdiff>").next().unwrap_or("");
         for (open, close) in [("<a>", "</a>"), ("<b>", "</b>")] {
             if let Some(block) = pd.split(open).nth(1).and_then(|x| x.split(close).next()) {
-                assert!(!block.contains("<state") && !block.contains("<service"), "ndiff sees a port difference:\n{text}");
+                assert!(
+                    !block.contains("<state") && !block.contains("<service"),
+                    "ndiff sees a port difference:\n{text}"
+                );
             }
         }
     }
-    assert!(text.contains("<script id=\"banner\" output=\"220 ward-test FTP ready\"/>"), "ndiff did not read our port scripts:\n{text}");
+    assert!(
+        text.contains("<script id=\"banner\" output=\"220 ward-test FTP ready\"/>"),
+        "ndiff did not read our port scripts:\n{text}"
+    );
 }
 
 #[test]
@@ -102,22 +164,49 @@ fn full_accept_queue_is_filtered_after_retries() {
     // A listener that never accepts, with its queue filled: further SYNs
     // are dropped, which is what a firewall's DROP looks like.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    sock.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
     sock.listen(0).unwrap();
     let port = sock.local_addr().unwrap().as_socket().unwrap().port();
     let mut fillers = Vec::new();
     for _ in 0..4 {
-        if let Ok(s) = std::net::TcpStream::connect_timeout(&std::net::SocketAddr::from(([127, 0, 0, 1], port)), std::time::Duration::from_millis(200)) {
+        if let Ok(s) = std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            std::time::Duration::from_millis(200),
+        ) {
             fillers.push(s);
         }
     }
     let scope = loopback_scope();
-    let target = scope.authorise("127.0.0.1", ward_scan::Timestamp::now()).unwrap();
+    let target = scope
+        .authorise("127.0.0.1", ward_scan::Timestamp::now())
+        .unwrap();
     let conn = Scanner::builder().build().connector(&target);
-    let cfg = PortScanConfig { initial_timeout: std::time::Duration::from_millis(150), min_timeout: std::time::Duration::from_millis(100), retries: 1, banner_timeout: None, ..PortScanConfig::default() };
-    let r = block_on(ward_scan::checks::portscan::scan_ports(&conn, target.addresses()[0], &[port], &cfg, Default::default())).unwrap();
+    let cfg = PortScanConfig {
+        initial_timeout: std::time::Duration::from_millis(150),
+        min_timeout: std::time::Duration::from_millis(100),
+        retries: 1,
+        banner_timeout: None,
+        ..PortScanConfig::default()
+    };
+    let r = block_on(ward_scan::checks::portscan::scan_ports(
+        &conn,
+        target.addresses()[0],
+        &[port],
+        &cfg,
+        Default::default(),
+    ))
+    .unwrap();
     assert_eq!(r.filtered.len(), 1, "{r:?}");
     assert_eq!(r.filtered[0].state, PortState::Filtered);
-    assert_eq!(r.filtered[0].attempts, 2, "one retransmission after the first timeout");
+    assert_eq!(
+        r.filtered[0].attempts, 2,
+        "one retransmission after the first timeout"
+    );
     drop(fillers);
 }

@@ -20,18 +20,36 @@ fn python() -> String {
 fn start_http() -> Peer {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("www/phpmyadmin")).unwrap();
-    std::fs::write(dir.path().join("www/index.html"), "<html><title>Trust intranet</title></html>").unwrap();
-    std::fs::write(dir.path().join("www/phpmyadmin/index.html"), "<html><title>phpMyAdmin</title>phpMyAdmin login</html>").unwrap();
+    std::fs::write(
+        dir.path().join("www/index.html"),
+        "<html><title>Trust intranet</title></html>",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("www/phpmyadmin/index.html"),
+        "<html><title>phpMyAdmin</title>phpMyAdmin login</html>",
+    )
+    .unwrap();
     let port = free_port();
     let mut cmd = Command::new(python());
-    cmd.args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"]).arg(dir.path().join("www")).arg(port.to_string());
+    cmd.args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+        .arg(dir.path().join("www"))
+        .arg(port.to_string());
     let p = spawn("python http.server", cmd, dir, port);
     wait_port(port, Duration::from_secs(15));
     p
 }
 
 fn http_scan(scanner: &Scanner, port: u16) -> ward_scan::ScanReport {
-    let req = ScanRequest { targets: vec!["127.0.0.1".into()], ports: PortSpec::List(vec![port]), checks: Some([Check::PortScan, Check::Http, Check::Eol].into_iter().collect()) };
+    let req = ScanRequest {
+        targets: vec!["127.0.0.1".into()],
+        ports: PortSpec::List(vec![port]),
+        checks: Some(
+            [Check::PortScan, Check::Http, Check::Eol]
+                .into_iter()
+                .collect(),
+        ),
+    };
     block_on(scanner.run(&loopback_scope(), &req))
 }
 
@@ -42,30 +60,74 @@ fn http_banner_admin_interface_outputs_and_rescan_reconciliation() {
     let snapshots: Arc<Mutex<Vec<Progress>>> = Arc::default();
     let s2 = snapshots.clone();
     let scanner = Scanner::builder()
-        .service_ports(ServicePorts { smb: vec![], rdp: vec![], tls: vec![], http: vec![port] })
-        .on_progress(move |p| s2.lock().unwrap().push(p.clone()), Duration::from_millis(20))
+        .service_ports(ServicePorts {
+            smb: vec![],
+            rdp: vec![],
+            tls: vec![],
+            http: vec![port],
+        })
+        .on_progress(
+            move |p| s2.lock().unwrap().push(p.clone()),
+            Duration::from_millis(20),
+        )
         .build();
     let rep = http_scan(&scanner, port);
-    let (_, h) = rep.hosts[0].http.first().unwrap_or_else(|| panic!("no HTTP report: {:?}\n{}", rep.hosts[0].errors, http.log()));
+    let (_, h) = rep.hosts[0]
+        .http
+        .first()
+        .unwrap_or_else(|| panic!("no HTTP report: {:?}\n{}", rep.hosts[0].errors, http.log()));
     assert_eq!(h.status, 200);
-    assert!(h.server.as_deref().unwrap_or("").starts_with("SimpleHTTP/"), "{h:?}");
+    assert!(
+        h.server.as_deref().unwrap_or("").starts_with("SimpleHTTP/"),
+        "{h:?}"
+    );
     assert_eq!(h.title.as_deref(), Some("Trust intranet"));
-    let admin = rep.findings.iter().find(|f| f.check == "http.admin_interface").unwrap_or_else(|| panic!("{:#?}", rep.findings));
+    let admin = rep
+        .findings
+        .iter()
+        .find(|f| f.check == "http.admin_interface")
+        .unwrap_or_else(|| panic!("{:#?}", rep.findings));
     assert_eq!(admin.subject, "/phpmyadmin/");
     assert_eq!(admin.severity, Severity::Medium);
     // Only the entry whose body check matches; /admin/ etc. are 404 here.
-    assert_eq!(rep.findings.iter().filter(|f| f.check == "http.admin_interface").count(), 1);
-    assert!(rep.findings.iter().any(|f| f.check == "http.server" && f.evidence.fields.get("server").is_some_and(|s| s.contains("Python"))));
+    assert_eq!(
+        rep.findings
+            .iter()
+            .filter(|f| f.check == "http.admin_interface")
+            .count(),
+        1
+    );
+    assert!(rep.findings.iter().any(|f| f.check == "http.server"
+        && f.evidence
+            .fields
+            .get("server")
+            .is_some_and(|s| s.contains("Python"))));
 
-    let last = snapshots.lock().unwrap().last().cloned().expect("progress was reported");
+    let last = snapshots
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("progress was reported");
     assert_eq!(last.phase, Phase::Done);
-    assert_eq!((last.targets_total, last.targets_done, last.ports_done, last.open_ports), (1, 1, 1, 1));
+    assert_eq!(
+        (
+            last.targets_total,
+            last.targets_done,
+            last.ports_done,
+            last.open_ports
+        ),
+        (1, 1, 1, 1)
+    );
     assert_eq!(last.findings as usize, rep.findings.len());
 
     // Outputs.
     let json: serde_json::Value = serde_json::from_str(&ward_scan::output::to_json(&rep)).unwrap();
     assert_eq!(json["member"], "RXH");
-    assert_eq!(json["findings"].as_array().unwrap().len(), rep.findings.len());
+    assert_eq!(
+        json["findings"].as_array().unwrap().len(),
+        rep.findings.len()
+    );
     let csv = ward_scan::output::findings_to_csv(&rep.findings);
     assert_eq!(csv.lines().count(), rep.findings.len() + 1);
     assert!(csv.starts_with("member,scope_id,host,address,port,check"));
@@ -86,13 +148,21 @@ fn http_banner_admin_interface_outputs_and_rescan_reconciliation() {
 fn cancellation_stops_a_full_range_scan_at_once() {
     let scanner = Arc::new(
         Scanner::builder()
-            .port_scan(PortScanConfig { concurrency: 64, banner_timeout: None, ..PortScanConfig::default() })
+            .port_scan(PortScanConfig {
+                concurrency: 64,
+                banner_timeout: None,
+                ..PortScanConfig::default()
+            })
             .rate_per_target(20_000)
             .build(),
     );
     let token = scanner.cancel_token();
     let done = Arc::new(AtomicUsize::new(0));
-    let req = ScanRequest { targets: vec!["127.0.0.1".into()], ports: PortSpec::Full, checks: Some([Check::PortScan].into_iter().collect()) };
+    let req = ScanRequest {
+        targets: vec!["127.0.0.1".into()],
+        ports: PortSpec::Full,
+        checks: Some([Check::PortScan].into_iter().collect()),
+    };
     let t0 = Instant::now();
     let rep = block_on(async {
         let canceller = tokio::spawn(async move {
@@ -107,20 +177,40 @@ fn cancellation_stops_a_full_range_scan_at_once() {
     let took = t0.elapsed();
     assert!(rep.cancelled);
     // At 20,000 probes/s the full range would take over 3 s.
-    assert!(took < Duration::from_millis(2500), "cancellation took {took:?}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "cancellation took {took:?}"
+    );
     let h = &rep.hosts[0];
-    assert!(h.errors.iter().any(|e| e.code == "SCAN-N003"), "{:?}", h.errors);
+    assert!(
+        h.errors.iter().any(|e| e.code == "SCAN-N003"),
+        "{:?}",
+        h.errors
+    );
 }
 
 #[test]
 fn rate_limit_per_target_is_respected() {
-    let scanner = Scanner::builder().rate_per_target(200).port_scan(PortScanConfig { banner_timeout: None, ..PortScanConfig::default() }).build();
+    let scanner = Scanner::builder()
+        .rate_per_target(200)
+        .port_scan(PortScanConfig {
+            banner_timeout: None,
+            ..PortScanConfig::default()
+        })
+        .build();
     let ports: Vec<u16> = (41_000..41_100).collect();
-    let req = ScanRequest { targets: vec!["127.0.0.1".into()], ports: PortSpec::List(ports), checks: Some([Check::PortScan].into_iter().collect()) };
+    let req = ScanRequest {
+        targets: vec!["127.0.0.1".into()],
+        ports: PortSpec::List(ports),
+        checks: Some([Check::PortScan].into_iter().collect()),
+    };
     let t0 = Instant::now();
     let rep = block_on(scanner.run(&loopback_scope(), &req));
     let took = t0.elapsed();
     // 100 probes at 200/s with a burst of 20: at least ~0.4 s.
-    assert!(took >= Duration::from_millis(350), "100 probes at 200/s took only {took:?}");
+    assert!(
+        took >= Duration::from_millis(350),
+        "100 probes at 200/s took only {took:?}"
+    );
     assert_eq!(rep.hosts[0].ports.probed, 100);
 }

@@ -31,7 +31,14 @@ fn counting_listener() -> (u16, Arc<AtomicUsize>) {
 }
 
 fn scanner(port: u16) -> Scanner {
-    Scanner::builder().service_ports(ServicePorts { smb: vec![port], rdp: vec![port], tls: vec![port], http: vec![port] }).build()
+    Scanner::builder()
+        .service_ports(ServicePorts {
+            smb: vec![port],
+            rdp: vec![port],
+            tls: vec![port],
+            http: vec![port],
+        })
+        .build()
 }
 
 fn settle() {
@@ -43,14 +50,29 @@ fn out_of_scope_address_and_name_are_refused_with_no_connection() {
     let (port, count) = counting_listener();
     let mut scope = loopback_scope();
     scope.cidrs = vec!["127.0.0.2/32".parse().unwrap()];
-    let req = ScanRequest { targets: vec!["127.0.0.1".into(), "localhost".into(), "[::ffff:127.0.0.1]".into()], ports: PortSpec::List(vec![port]), checks: None };
+    let req = ScanRequest {
+        targets: vec![
+            "127.0.0.1".into(),
+            "localhost".into(),
+            "[::ffff:127.0.0.1]".into(),
+        ],
+        ports: PortSpec::List(vec![port]),
+        checks: None,
+    };
     let rep = block_on(scanner(port).run(&scope, &req));
     settle();
-    assert_eq!(count.load(Ordering::SeqCst), 0, "a packet reached an out-of-scope listener");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "a packet reached an out-of-scope listener"
+    );
     assert!(rep.hosts.is_empty());
     assert!(rep.findings.is_empty());
     assert_eq!(rep.refusals.len(), 3, "{:?}", rep.refusals);
-    assert!(matches!(rep.refusals[0].reason, RefusalReason::AddressOutOfScope { .. }));
+    assert!(matches!(
+        rep.refusals[0].reason,
+        RefusalReason::AddressOutOfScope { .. }
+    ));
     match &rep.refusals[1].reason {
         RefusalReason::NameResolvesOutside { address, resolved } => {
             assert_eq!(address.to_string(), "127.0.0.1");
@@ -60,13 +82,29 @@ fn out_of_scope_address_and_name_are_refused_with_no_connection() {
     }
     assert_eq!(rep.refusals[1].reason.code(), "SCAN-R006");
     assert_eq!(rep.refusals[1].member, "RXH");
-    assert!(matches!(rep.refusals[2].reason, RefusalReason::AddressOutOfScope { .. }), "an IPv4-mapped address is the IPv4 address");
+    assert!(
+        matches!(
+            rep.refusals[2].reason,
+            RefusalReason::AddressOutOfScope { .. }
+        ),
+        "an IPv4-mapped address is the IPv4 address"
+    );
 
     // Positive control: the same listener does count an in-scope scan.
-    let rep = block_on(scanner(port).run(&loopback_scope(), &ScanRequest { targets: vec!["localhost".into()], ports: PortSpec::List(vec![port]), checks: None }));
+    let rep = block_on(scanner(port).run(
+        &loopback_scope(),
+        &ScanRequest {
+            targets: vec!["localhost".into()],
+            ports: PortSpec::List(vec![port]),
+            checks: None,
+        },
+    ));
     settle();
     assert!(rep.refusals.is_empty(), "{:?}", rep.refusals);
-    assert!(count.load(Ordering::SeqCst) > 0, "the counting listener must see an authorised scan");
+    assert!(
+        count.load(Ordering::SeqCst) > 0,
+        "the counting listener must see an authorised scan"
+    );
 }
 
 #[test]
@@ -74,10 +112,17 @@ fn closed_window_and_future_authorisation_are_refused() {
     let (port, count) = counting_listener();
     let now = Timestamp::now();
     let mut past = loopback_scope();
-    past.windows = vec![TimeWindow { start: Timestamp(now.0 - 7200), end: Timestamp(now.0 - 3600) }];
+    past.windows = vec![TimeWindow {
+        start: Timestamp(now.0 - 7200),
+        end: Timestamp(now.0 - 3600),
+    }];
     let mut future = loopback_scope();
     future.authorised_at = Timestamp(now.0 + 3600);
-    let req = ScanRequest { targets: vec!["127.0.0.1".into()], ports: PortSpec::List(vec![port]), checks: None };
+    let req = ScanRequest {
+        targets: vec!["127.0.0.1".into()],
+        ports: PortSpec::List(vec![port]),
+        checks: None,
+    };
     let a = block_on(scanner(port).run(&past, &req));
     let b = block_on(scanner(port).run(&future, &req));
     settle();
@@ -105,13 +150,35 @@ fn checks_outside_consent_are_refused_and_not_run() {
     let (port, count) = counting_listener();
     let mut scope = loopback_scope();
     scope.allowed_checks = [ward_scan::Check::Smb].into_iter().collect();
-    let req = ScanRequest { targets: vec!["127.0.0.1".into()], ports: PortSpec::Full, checks: Some([ward_scan::Check::PortScan, ward_scan::Check::Smb].into_iter().collect()) };
+    let req = ScanRequest {
+        targets: vec!["127.0.0.1".into()],
+        ports: PortSpec::Full,
+        checks: Some(
+            [ward_scan::Check::PortScan, ward_scan::Check::Smb]
+                .into_iter()
+                .collect(),
+        ),
+    };
     // Only SMB is allowed: no port scan, only the SMB service port is touched.
-    let sc = Scanner::builder().service_ports(ServicePorts { smb: vec![port], rdp: vec![], tls: vec![], http: vec![] }).build();
+    let sc = Scanner::builder()
+        .service_ports(ServicePorts {
+            smb: vec![port],
+            rdp: vec![],
+            tls: vec![],
+            http: vec![],
+        })
+        .build();
     let rep = block_on(sc.run(&scope, &req));
     settle();
-    assert!(rep.refusals.iter().any(|r| r.reason.code() == "SCAN-R008"), "{:?}", rep.refusals);
-    assert_eq!(rep.hosts[0].ports.probed, 1, "only the SMB port may be probed");
+    assert!(
+        rep.refusals.iter().any(|r| r.reason.code() == "SCAN-R008"),
+        "{:?}",
+        rep.refusals
+    );
+    assert_eq!(
+        rep.hosts[0].ports.probed, 1,
+        "only the SMB port may be probed"
+    );
     assert!(!rep.findings.iter().any(|f| f.check == "port.open"));
     assert!(count.load(Ordering::SeqCst) >= 1);
 }

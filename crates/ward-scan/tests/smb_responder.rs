@@ -20,7 +20,15 @@ struct Behaviour {
     implant: bool,
 }
 
-fn reply(cmd: u8, status: u32, tid: u16, uid: u16, mid: u16, words: &[u8], bytes: &[u8]) -> Vec<u8> {
+fn reply(
+    cmd: u8,
+    status: u32,
+    tid: u16,
+    uid: u16,
+    mid: u16,
+    words: &[u8],
+    bytes: &[u8],
+) -> Vec<u8> {
     let mut m = b"\xffSMB".to_vec();
     m.push(cmd);
     m.extend_from_slice(&status.to_le_bytes());
@@ -115,23 +123,38 @@ fn run_check(port: u16, dp: bool) -> ward_scan::checks::smb::Ms17010Report {
     let scope = loopback_scope();
     let target = scope.authorise("127.0.0.1", Timestamp::now()).unwrap();
     let conn = Scanner::builder().build().connector(&target);
-    block_on(check_ms17_010(&conn, SocketAddr::from(([127, 0, 0, 1], port)), "127.0.0.1", dp)).expect("check")
+    block_on(check_ms17_010(
+        &conn,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "127.0.0.1",
+        dp,
+    ))
+    .expect("check")
 }
 
 #[test]
 fn insuff_server_resources_means_vulnerable_and_mid_81_means_implant() {
-    let (port, _) = responder(Behaviour { trans_status: 0xC000_0205, implant: true });
+    let (port, _) = responder(Behaviour {
+        trans_status: 0xC000_0205,
+        implant: true,
+    });
     let r = run_check(port, true);
     assert_eq!(r.verdict, Ms17010Verdict::Vulnerable, "{r:?}");
     assert_eq!(r.transaction_status, Some(0xC000_0205));
     assert_eq!(r.double_pulsar, Some(true));
     assert_eq!(r.double_pulsar_mid, Some(81));
-    assert_eq!(r.native_os.as_deref(), Some("Windows 7 Professional 7601 Service Pack 1"));
+    assert_eq!(
+        r.native_os.as_deref(),
+        Some("Windows 7 Professional 7601 Service Pack 1")
+    );
 }
 
 #[test]
 fn access_denied_means_patched_and_no_implant() {
-    let (port, _) = responder(Behaviour { trans_status: 0xC000_0022, implant: false });
+    let (port, _) = responder(Behaviour {
+        trans_status: 0xC000_0022,
+        implant: false,
+    });
     let r = run_check(port, true);
     assert_eq!(r.verdict, Ms17010Verdict::Patched, "{r:?}");
     assert_eq!(r.double_pulsar, Some(false));
@@ -140,37 +163,88 @@ fn access_denied_means_patched_and_no_implant() {
 
 #[test]
 fn other_status_means_could_not_determine() {
-    let (port, _) = responder(Behaviour { trans_status: 0xC000_0001, implant: false });
+    let (port, _) = responder(Behaviour {
+        trans_status: 0xC000_0001,
+        implant: false,
+    });
     let r = run_check(port, false);
     assert_eq!(r.verdict, Ms17010Verdict::Unknown, "{r:?}");
     assert_eq!(r.reached, "transaction");
-    assert_eq!(r.double_pulsar, None, "the DoublePulsar probe is optional and was not asked for");
+    assert_eq!(
+        r.double_pulsar, None,
+        "the DoublePulsar probe is optional and was not asked for"
+    );
 }
 
 #[test]
 fn scanner_files_critical_findings_and_end_of_life_against_the_member() {
-    let (port, _) = responder(Behaviour { trans_status: 0xC000_0205, implant: true });
+    let (port, _) = responder(Behaviour {
+        trans_status: 0xC000_0205,
+        implant: true,
+    });
     let scope = loopback_scope();
     let scanner = Scanner::builder()
-        .service_ports(ServicePorts { smb: vec![port], rdp: vec![], tls: vec![], http: vec![] })
+        .service_ports(ServicePorts {
+            smb: vec![port],
+            rdp: vec![],
+            tls: vec![],
+            http: vec![],
+        })
         .build();
     let req = ScanRequest {
         targets: vec!["127.0.0.1".into()],
         ports: PortSpec::List(vec![port]),
-        checks: Some([Check::PortScan, Check::Smb, Check::Ms17010, Check::DoublePulsar, Check::Eol].into_iter().collect()),
+        checks: Some(
+            [
+                Check::PortScan,
+                Check::Smb,
+                Check::Ms17010,
+                Check::DoublePulsar,
+                Check::Eol,
+            ]
+            .into_iter()
+            .collect(),
+        ),
     };
     let rep = block_on(scanner.run(&scope, &req));
-    let get = |c: &str| rep.findings.iter().find(|f| f.check == c).unwrap_or_else(|| panic!("no {c} finding in {:#?}", rep.findings));
+    let get = |c: &str| {
+        rep.findings
+            .iter()
+            .find(|f| f.check == c)
+            .unwrap_or_else(|| panic!("no {c} finding in {:#?}", rep.findings))
+    };
     assert_eq!(get("smb.v1").severity, Severity::High);
     let ms = get("smb.ms17_010");
     assert_eq!(ms.severity, Severity::Critical);
     assert_eq!(ms.member, "RXH");
     assert_eq!(ms.port, Some(port));
-    assert_eq!(ms.evidence.fields.get("transaction_status").map(String::as_str), Some("0xc0000205"));
-    assert!(ms.evidence.bytes_hex.as_deref().unwrap_or("").starts_with("ff534d4225050200c0"), "{:?}", ms.evidence.bytes_hex);
+    assert_eq!(
+        ms.evidence
+            .fields
+            .get("transaction_status")
+            .map(String::as_str),
+        Some("0xc0000205")
+    );
+    assert!(
+        ms.evidence
+            .bytes_hex
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("ff534d4225050200c0"),
+        "{:?}",
+        ms.evidence.bytes_hex
+    );
     assert_eq!(get("smb.doublepulsar").severity, Severity::Critical);
-    let eol: Vec<&str> = rep.findings.iter().filter(|f| f.check == "eol.os").map(|f| f.subject.as_str()).collect();
+    let eol: Vec<&str> = rep
+        .findings
+        .iter()
+        .filter(|f| f.check == "eol.os")
+        .map(|f| f.subject.as_str())
+        .collect();
     assert!(eol.contains(&"windows-7"), "{eol:?}");
-    assert!(eol.contains(&"windows-server-2003"), "SMB1-only inference expected: {eol:?}");
+    assert!(
+        eol.contains(&"windows-server-2003"),
+        "SMB1-only inference expected: {eol:?}"
+    );
     assert!(!rep.cancelled);
 }

@@ -41,17 +41,28 @@ impl AdminPaths {
     pub fn builtin() -> Self {
         // The shipped file is tested to parse; fall back to empty rather than
         // panic should an edit break it.
-        Self::from_json(include_str!("../../data/admin_paths.json")).unwrap_or(AdminPaths { version: 1, paths: Vec::new() })
+        Self::from_json(include_str!("../../data/admin_paths.json")).unwrap_or(AdminPaths {
+            version: 1,
+            paths: Vec::new(),
+        })
     }
 
     /// Parses a JSON list.
     pub fn from_json(s: &str) -> Result<Self, AdminPathsError> {
-        let p: AdminPaths = serde_json::from_str(s).map_err(|e| AdminPathsError(format!("line {} column {}: {e}", e.line(), e.column())))?;
+        let p: AdminPaths = serde_json::from_str(s).map_err(|e| {
+            AdminPathsError(format!("line {} column {}: {e}", e.line(), e.column()))
+        })?;
         if p.version != 1 {
-            return Err(AdminPathsError(format!("unsupported version {}", p.version)));
+            return Err(AdminPathsError(format!(
+                "unsupported version {}",
+                p.version
+            )));
         }
         if let Some(bad) = p.paths.iter().find(|a| !a.path.starts_with('/')) {
-            return Err(AdminPathsError(format!("path {:?} must start with '/'", bad.path)));
+            return Err(AdminPathsError(format!(
+                "path {:?} must start with '/'",
+                bad.path
+            )));
         }
         Ok(p)
     }
@@ -86,13 +97,22 @@ pub struct HttpReport {
 }
 
 /// Fetches `path` and returns the parsed response head and body prefix.
-pub async fn get(conn: &Connector, addr: SocketAddr, host: &str, path: &str) -> Result<HttpResponse, ProbeError> {
+pub async fn get(
+    conn: &Connector,
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+) -> Result<HttpResponse, ProbeError> {
     let mut s = conn.connect(addr).await?;
-    conn.send(&mut s, addr, &http::get_request(host, path), "http request").await?;
+    conn.send(&mut s, addr, &http::get_request(host, path), "http request")
+        .await?;
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 8192];
     while buf.len() < 64 * 1024 {
-        let n = match conn.recv_some(&mut s, addr, &mut chunk, conn.io_timeout, "http response").await {
+        let n = match conn
+            .recv_some(&mut s, addr, &mut chunk, conn.io_timeout, "http response")
+            .await
+        {
             Ok(n) => n,
             Err(ProbeError::Timeout { .. }) if !buf.is_empty() => 0,
             Err(e) => return Err(e),
@@ -102,11 +122,19 @@ pub async fn get(conn: &Connector, addr: SocketAddr, host: &str, path: &str) -> 
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    http::parse_response(&buf).map_err(|source| ProbeError::Parse { address: addr, source })
+    http::parse_response(&buf).map_err(|source| ProbeError::Parse {
+        address: addr,
+        source,
+    })
 }
 
 /// `GET /` for the banner, then every admin path.
-pub async fn check_http(conn: &Connector, addr: SocketAddr, host: &str, paths: &AdminPaths) -> Result<HttpReport, ProbeError> {
+pub async fn check_http(
+    conn: &Connector,
+    addr: SocketAddr,
+    host: &str,
+    paths: &AdminPaths,
+) -> Result<HttpReport, ProbeError> {
     let root = get(conn, addr, host, "/").await?;
     let mut rep = HttpReport {
         status: root.status,
@@ -124,10 +152,17 @@ pub async fn check_http(conn: &Connector, addr: SocketAddr, host: &str, paths: &
         };
         let body_ok = match &a.body_contains {
             None => true,
-            Some(needle) => String::from_utf8_lossy(&r.body).to_ascii_lowercase().contains(&needle.to_ascii_lowercase()),
+            Some(needle) => String::from_utf8_lossy(&r.body)
+                .to_ascii_lowercase()
+                .contains(&needle.to_ascii_lowercase()),
         };
         if (r.status == 200 && body_ok) || r.status == 401 {
-            rep.admin.push(ExposedAdmin { path: a.path.clone(), name: a.name.clone(), status: r.status, title: r.title() });
+            rep.admin.push(ExposedAdmin {
+                path: a.path.clone(),
+                name: a.name.clone(),
+                status: r.status,
+                title: r.title(),
+            });
         }
     }
     Ok(rep)

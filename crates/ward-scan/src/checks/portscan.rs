@@ -46,16 +46,16 @@ impl PortSpec {
 /// IANA assignments and common practice.
 pub const TOP_PORTS: &[u16] = &[
     445, 3389, 139, 135, 80, 443, 22, 21, 23, 25, 53, 110, 111, 143, 993, 995, 587, 465, 8080,
-    8443, 8000, 8888, 1433, 1521, 3306, 5432, 5900, 5985, 5986, 389, 636, 88, 464, 3268, 3269,
-    161, 162, 514, 515, 631, 9100, 2049, 1723, 1194, 500, 4500, 5060, 5061, 6379, 11211, 27017,
-    9200, 9300, 5601, 2375, 2376, 6443, 10250, 8081, 8008, 8009, 8181, 9000, 9090, 9443, 7001,
-    7002, 4848, 8161, 61616, 1883, 8883, 5672, 15672, 4369, 25672, 4222, 2181, 9092, 6000, 5800,
-    5901, 5902, 3128, 1080, 8118, 113, 119, 179, 199, 427, 548, 554, 873, 902, 990, 1025, 1026,
-    1027, 1028, 1029, 1110, 1720, 1755, 1900, 2000, 2001, 2121, 2717, 3000, 3001, 3052, 3283,
-    3690, 4899, 5000, 5001, 5009, 5051, 5190, 5357, 5631, 5666, 6001, 6646, 7070, 7443, 8010,
-    8031, 8082, 8083, 8084, 8085, 8086, 8087, 8088, 8089, 8090, 8091, 8444, 9001, 9080, 9091,
-    9418, 9999, 10000, 10001, 32768, 49152, 49153, 49154, 49155, 49156, 49157, 2222, 2323, 4443,
-    5555, 6667, 7547, 8291, 8728, 37777, 50000, 50070, 47001, 593, 3260, 1434, 2103, 2105, 2107,
+    8443, 8000, 8888, 1433, 1521, 3306, 5432, 5900, 5985, 5986, 389, 636, 88, 464, 3268, 3269, 161,
+    162, 514, 515, 631, 9100, 2049, 1723, 1194, 500, 4500, 5060, 5061, 6379, 11211, 27017, 9200,
+    9300, 5601, 2375, 2376, 6443, 10250, 8081, 8008, 8009, 8181, 9000, 9090, 9443, 7001, 7002,
+    4848, 8161, 61616, 1883, 8883, 5672, 15672, 4369, 25672, 4222, 2181, 9092, 6000, 5800, 5901,
+    5902, 3128, 1080, 8118, 113, 119, 179, 199, 427, 548, 554, 873, 902, 990, 1025, 1026, 1027,
+    1028, 1029, 1110, 1720, 1755, 1900, 2000, 2001, 2121, 2717, 3000, 3001, 3052, 3283, 3690, 4899,
+    5000, 5001, 5009, 5051, 5190, 5357, 5631, 5666, 6001, 6646, 7070, 7443, 8010, 8031, 8082, 8083,
+    8084, 8085, 8086, 8087, 8088, 8089, 8090, 8091, 8444, 9001, 9080, 9091, 9418, 9999, 10000,
+    10001, 32768, 49152, 49153, 49154, 49155, 49156, 49157, 2222, 2323, 4443, 5555, 6667, 7547,
+    8291, 8728, 37777, 50000, 50070, 47001, 593, 3260, 1434, 2103, 2105, 2107,
 ];
 
 /// Verdict for one port.
@@ -204,8 +204,10 @@ impl RttEstimator {
         let srtt = self.srtt_us.load(Ordering::Relaxed);
         let var = self.rttvar_us.load(Ordering::Relaxed);
         let diff = srtt.abs_diff(rtt_us);
-        self.rttvar_us.store((3 * var + diff) / 4, Ordering::Relaxed);
-        self.srtt_us.store((7 * srtt + rtt_us) / 8, Ordering::Relaxed);
+        self.rttvar_us
+            .store((3 * var + diff) / 4, Ordering::Relaxed);
+        self.srtt_us
+            .store((7 * srtt + rtt_us) / 8, Ordering::Relaxed);
     }
 
     fn timeout(&self) -> Duration {
@@ -222,7 +224,12 @@ enum Verdict {
     Decided(PortState, Option<u64>, u32),
 }
 
-async fn probe(conn: &Connector, addr: SocketAddr, est: &RttEstimator, cfg: &PortScanConfig) -> Result<Verdict, ProbeError> {
+async fn probe(
+    conn: &Connector,
+    addr: SocketAddr,
+    est: &RttEstimator,
+    cfg: &PortScanConfig,
+) -> Result<Verdict, ProbeError> {
     let mut attempts = 0u32;
     let mut pressure = 0u32;
     let mut backoff = 1u32;
@@ -367,7 +374,11 @@ pub async fn scan_ports(
 }
 
 /// Reads what each open service says first, concurrently.
-async fn grab_banners(conn: &Connector, open: &mut [PortResult], wait: Duration) -> Result<(), ProbeError> {
+async fn grab_banners(
+    conn: &Connector,
+    open: &mut [PortResult],
+    wait: Duration,
+) -> Result<(), ProbeError> {
     let mut set = tokio::task::JoinSet::new();
     for (i, p) in open.iter().enumerate() {
         let conn = conn.clone();
@@ -392,7 +403,11 @@ async fn grab_banners(conn: &Connector, open: &mut [PortResult], wait: Duration)
 
 /// Connects and returns the first bytes the service sends unprompted, or
 /// `None` when it stays silent for `wait`.
-pub async fn read_banner(conn: &Connector, addr: SocketAddr, wait: Duration) -> Result<Option<Vec<u8>>, ProbeError> {
+pub async fn read_banner(
+    conn: &Connector,
+    addr: SocketAddr,
+    wait: Duration,
+) -> Result<Option<Vec<u8>>, ProbeError> {
     let mut s = conn.connect(addr).await?;
     let mut buf = vec![0u8; 1024];
     match conn.recv_some(&mut s, addr, &mut buf, wait, "banner").await {

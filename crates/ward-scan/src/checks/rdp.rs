@@ -47,21 +47,40 @@ fn describe(r: &NegResult) -> String {
     }
 }
 
-async fn negotiate(conn: &Connector, addr: SocketAddr, requested: u32) -> Result<(NegResult, Vec<u8>, TcpStream), ProbeError> {
+async fn negotiate(
+    conn: &Connector,
+    addr: SocketAddr,
+    requested: u32,
+) -> Result<(NegResult, Vec<u8>, TcpStream), ProbeError> {
     let mut s = conn.connect(addr).await?;
-    conn.send(&mut s, addr, &rdp::x224_connection_request(requested), "x224 connection request").await?;
+    conn.send(
+        &mut s,
+        addr,
+        &rdp::x224_connection_request(requested),
+        "x224 connection request",
+    )
+    .await?;
     let mut h = [0u8; 4];
-    conn.recv_exact(&mut s, addr, &mut h, "x224 connection confirm").await?;
+    conn.recv_exact(&mut s, addr, &mut h, "x224 connection confirm")
+        .await?;
     let Some(len) = rdp::tpkt_length(&h) else {
         return Err(ProbeError::Parse {
             address: addr,
-            source: crate::proto::ParseError { protocol: "x224", offset: 0, what: "a TPKT header" },
+            source: crate::proto::ParseError {
+                protocol: "x224",
+                offset: 0,
+                what: "a TPKT header",
+            },
         });
     };
     let mut p = h.to_vec();
     p.resize(len, 0);
-    conn.recv_exact(&mut s, addr, &mut p[4..], "x224 connection confirm").await?;
-    let r = rdp::parse_connection_confirm(&p).map_err(|source| ProbeError::Parse { address: addr, source })?;
+    conn.recv_exact(&mut s, addr, &mut p[4..], "x224 connection confirm")
+        .await?;
+    let r = rdp::parse_connection_confirm(&p).map_err(|source| ProbeError::Parse {
+        address: addr,
+        source,
+    })?;
     Ok((r, p, s))
 }
 
@@ -70,8 +89,20 @@ pub async fn check_rdp(conn: &Connector, addr: SocketAddr) -> Result<RdpReport, 
     let (rdp_only, confirm, _) = negotiate(conn, addr, rdp::PROTOCOL_RDP).await?;
     let (ssl_only, _, ssl_stream) = negotiate(conn, addr, rdp::PROTOCOL_SSL).await?;
     let (hybrid, _, _) = negotiate(conn, addr, rdp::PROTOCOL_SSL | rdp::PROTOCOL_HYBRID).await?;
-    let standard_rdp_accepted = matches!(rdp_only, NegResult::Selected { protocol: rdp::PROTOCOL_RDP, .. } | NegResult::Legacy);
-    let ssl_accepted = matches!(ssl_only, NegResult::Selected { protocol: rdp::PROTOCOL_SSL, .. });
+    let standard_rdp_accepted = matches!(
+        rdp_only,
+        NegResult::Selected {
+            protocol: rdp::PROTOCOL_RDP,
+            ..
+        } | NegResult::Legacy
+    );
+    let ssl_accepted = matches!(
+        ssl_only,
+        NegResult::Selected {
+            protocol: rdp::PROTOCOL_SSL,
+            ..
+        }
+    );
     let hybrid_supported = matches!(hybrid, NegResult::Selected { protocol, .. } if protocol & (rdp::PROTOCOL_HYBRID | rdp::PROTOCOL_HYBRID_EX) != 0);
     let mut rep = RdpReport {
         rdp_only: describe(&rdp_only),
@@ -90,7 +121,11 @@ pub async fn check_rdp(conn: &Connector, addr: SocketAddr) -> Result<RdpReport, 
     let tls_stream = if ssl_accepted {
         Some(ssl_stream)
     } else if hybrid_supported {
-        Some(negotiate(conn, addr, rdp::PROTOCOL_SSL | rdp::PROTOCOL_HYBRID).await?.2)
+        Some(
+            negotiate(conn, addr, rdp::PROTOCOL_SSL | rdp::PROTOCOL_HYBRID)
+                .await?
+                .2,
+        )
     } else {
         None
     };

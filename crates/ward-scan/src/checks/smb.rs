@@ -15,14 +15,24 @@ use crate::proto::smb::{self, SmbKind};
 const MAX_FRAME: usize = 256 * 1024;
 
 /// Sends one framed request and reads one framed reply payload.
-async fn exchange(conn: &Connector, s: &mut TcpStream, addr: SocketAddr, req: &[u8], stage: &'static str) -> Result<Vec<u8>, ProbeError> {
+async fn exchange(
+    conn: &Connector,
+    s: &mut TcpStream,
+    addr: SocketAddr,
+    req: &[u8],
+    stage: &'static str,
+) -> Result<Vec<u8>, ProbeError> {
     conn.send(s, addr, req, stage).await?;
     loop {
         let mut h = [0u8; 4];
         conn.recv_exact(s, addr, &mut h, stage).await?;
         let (ty, len) = smb::parse_netbios_header(&h);
         if len > MAX_FRAME {
-            return Err(ProbeError::TooLarge { address: addr, len, max: MAX_FRAME });
+            return Err(ProbeError::TooLarge {
+                address: addr,
+                len,
+                max: MAX_FRAME,
+            });
         }
         let mut p = vec![0u8; len];
         conn.recv_exact(s, addr, &mut p, stage).await?;
@@ -122,13 +132,23 @@ pub async fn probe_smb1(conn: &Connector, addr: SocketAddr) -> Result<Smb1Outcom
         reply_hex: None,
     };
     let mut s = conn.connect(addr).await?;
-    let reply = match exchange(conn, &mut s, addr, &smb::smb1_negotiate_request(), "smb1 negotiate").await {
+    let reply = match exchange(
+        conn,
+        &mut s,
+        addr,
+        &smb::smb1_negotiate_request(),
+        "smb1 negotiate",
+    )
+    .await
+    {
         Ok(r) => r,
         Err(ProbeError::Closed { .. }) => {
             out.detail = "connection closed after SMB1 NEGOTIATE (SMBv1 refused)".into();
             return Ok(out);
         }
-        Err(ProbeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::ConnectionReset => {
+        Err(ProbeError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::ConnectionReset =>
+        {
             out.detail = "connection reset after SMB1 NEGOTIATE (SMBv1 refused)".into();
             return Ok(out);
         }
@@ -143,7 +163,10 @@ pub async fn probe_smb1(conn: &Connector, addr: SocketAddr) -> Result<Smb1Outcom
             out.detail = "non-SMB reply to SMB1 NEGOTIATE".into();
         }
         SmbKind::Smb1 => {
-            let n = smb::parse_smb1_negotiate(&reply).map_err(|source| ProbeError::Parse { address: addr, source })?;
+            let n = smb::parse_smb1_negotiate(&reply).map_err(|source| ProbeError::Parse {
+                address: addr,
+                source,
+            })?;
             out.word_count = Some(n.word_count);
             out.dialect_index = Some(n.dialect_index);
             out.accepted = n.smb1_accepted();
@@ -151,7 +174,8 @@ pub async fn probe_smb1(conn: &Connector, addr: SocketAddr) -> Result<Smb1Outcom
                 out.security_mode = Some(n.security_mode);
                 out.domain = Some(n.domain).filter(|d| !d.is_empty());
                 out.server = Some(n.server).filter(|d| !d.is_empty());
-                out.detail = "SMB1 reply, word count 17, dialect index 0 (NT LM 0.12 accepted)".into();
+                out.detail =
+                    "SMB1 reply, word count 17, dialect index 0 (NT LM 0.12 accepted)".into();
             } else {
                 out.detail = format!(
                     "SMB1 reply with word count {} and dialect index {:#06x} (SMBv1 refused)",
@@ -164,26 +188,48 @@ pub async fn probe_smb1(conn: &Connector, addr: SocketAddr) -> Result<Smb1Outcom
 }
 
 /// Offers one SMB2 dialect; returns the parsed reply when it is accepted.
-pub async fn probe_smb2_dialect(conn: &Connector, addr: SocketAddr, dialect: u16) -> Result<Option<(smb::Smb2Negotiate, Vec<u8>)>, ProbeError> {
+pub async fn probe_smb2_dialect(
+    conn: &Connector,
+    addr: SocketAddr,
+    dialect: u16,
+) -> Result<Option<(smb::Smb2Negotiate, Vec<u8>)>, ProbeError> {
     let mut s = conn.connect(addr).await?;
     let mut guid = *b"ward-scan-guid-0";
     guid[15] = dialect as u8;
-    let reply = match exchange(conn, &mut s, addr, &smb::smb2_negotiate_request(&[dialect], guid), "smb2 negotiate").await {
+    let reply = match exchange(
+        conn,
+        &mut s,
+        addr,
+        &smb::smb2_negotiate_request(&[dialect], guid),
+        "smb2 negotiate",
+    )
+    .await
+    {
         Ok(r) => r,
         Err(ProbeError::Closed { .. }) => return Ok(None),
-        Err(ProbeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::ConnectionReset => return Ok(None),
+        Err(ProbeError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::ConnectionReset =>
+        {
+            return Ok(None)
+        }
         Err(e) => return Err(e),
     };
     if smb::smb_kind(&reply) != SmbKind::Smb2 {
         return Ok(None);
     }
-    let n = smb::parse_smb2_negotiate(&reply).map_err(|source| ProbeError::Parse { address: addr, source })?;
+    let n = smb::parse_smb2_negotiate(&reply).map_err(|source| ProbeError::Parse {
+        address: addr,
+        source,
+    })?;
     Ok((n.status == 0 && n.dialect == dialect).then_some((n, reply)))
 }
 
 /// Enumerates dialects: SMB1 once, then one NEGOTIATE per SMB2/3 dialect,
 /// each on a fresh connection (as nmap's `smb-protocols`).
-pub async fn enumerate_dialects(conn: &Connector, addr: SocketAddr) -> Result<SmbDialects, ProbeError> {
+pub async fn enumerate_dialects(
+    conn: &Connector,
+    addr: SocketAddr,
+) -> Result<SmbDialects, ProbeError> {
     let smb1 = probe_smb1(conn, addr).await?;
     let mut smb2 = Vec::new();
     let mut best: Option<(smb::Smb2Negotiate, Vec<u8>)> = None;
@@ -202,7 +248,11 @@ pub async fn enumerate_dialects(conn: &Connector, addr: SocketAddr) -> Result<Sm
             } else {
                 Signing::Disabled
             };
-            (Some(s), Some(n.security_mode), Some(hex(&raw[..raw.len().min(512)])))
+            (
+                Some(s),
+                Some(n.security_mode),
+                Some(hex(&raw[..raw.len().min(512)])),
+            )
         }
         None => {
             let s = smb1.security_mode.map(|m| {
@@ -217,7 +267,13 @@ pub async fn enumerate_dialects(conn: &Connector, addr: SocketAddr) -> Result<Sm
             (s, None, None)
         }
     };
-    Ok(SmbDialects { smb1, smb2, signing, smb2_security_mode, smb2_reply_hex })
+    Ok(SmbDialects {
+        smb1,
+        smb2,
+        signing,
+        smb2_security_mode,
+        smb2_reply_hex,
+    })
 }
 
 /// The MS17-010 verdict.
@@ -260,7 +316,12 @@ pub struct Ms17010Report {
 /// Runs the MS17-010 safe check against `addr`, optionally followed by the
 /// DoublePulsar probe on the same session. `host` is written in the tree
 /// path (`\\host\IPC$`).
-pub async fn check_ms17_010(conn: &Connector, addr: SocketAddr, host: &str, double_pulsar: bool) -> Result<Ms17010Report, ProbeError> {
+pub async fn check_ms17_010(
+    conn: &Connector,
+    addr: SocketAddr,
+    host: &str,
+    double_pulsar: bool,
+) -> Result<Ms17010Report, ProbeError> {
     let mut rep = Ms17010Report {
         verdict: Ms17010Verdict::Unknown,
         reached: "negotiate",
@@ -273,9 +334,20 @@ pub async fn check_ms17_010(conn: &Connector, addr: SocketAddr, host: &str, doub
         transaction_reply_hex: None,
         double_pulsar_reply_hex: None,
     };
-    let parse_err = |source| ProbeError::Parse { address: addr, source };
+    let parse_err = |source| ProbeError::Parse {
+        address: addr,
+        source,
+    };
     let mut s = conn.connect(addr).await?;
-    let neg = match exchange(conn, &mut s, addr, &smb::smb1_negotiate_request(), "ms17-010 negotiate").await {
+    let neg = match exchange(
+        conn,
+        &mut s,
+        addr,
+        &smb::smb1_negotiate_request(),
+        "ms17-010 negotiate",
+    )
+    .await
+    {
         Ok(r) => r,
         Err(ProbeError::Closed { .. }) => {
             rep.detail = "SMB1 not offered: connection closed after NEGOTIATE".into();
@@ -283,29 +355,60 @@ pub async fn check_ms17_010(conn: &Connector, addr: SocketAddr, host: &str, doub
         }
         Err(e) => return Err(e),
     };
-    if smb::smb_kind(&neg) != SmbKind::Smb1 || !smb::parse_smb1_negotiate(&neg).map_err(parse_err)?.smb1_accepted() {
+    if smb::smb_kind(&neg) != SmbKind::Smb1
+        || !smb::parse_smb1_negotiate(&neg)
+            .map_err(parse_err)?
+            .smb1_accepted()
+    {
         rep.detail = "SMB1 NT LM 0.12 not accepted; MS17-010 needs SMBv1".into();
         return Ok(rep);
     }
     rep.reached = "session_setup";
-    let ss = exchange(conn, &mut s, addr, &smb::smb1_anonymous_session_setup_request(), "ms17-010 session setup").await?;
+    let ss = exchange(
+        conn,
+        &mut s,
+        addr,
+        &smb::smb1_anonymous_session_setup_request(),
+        "ms17-010 session setup",
+    )
+    .await?;
     let ss = smb::parse_smb1_session_setup(&ss).map_err(parse_err)?;
     rep.native_os = Some(ss.native_os.clone()).filter(|x| !x.is_empty());
     rep.native_lanman = Some(ss.native_lanman.clone()).filter(|x| !x.is_empty());
     if ss.status != smb::status::SUCCESS {
-        rep.detail = format!("anonymous session setup refused with status {:#010x}", ss.status);
+        rep.detail = format!(
+            "anonymous session setup refused with status {:#010x}",
+            ss.status
+        );
         return Ok(rep);
     }
     rep.reached = "tree_connect";
-    let tc = exchange(conn, &mut s, addr, &smb::smb1_tree_connect_ipc_request(host, ss.uid), "ms17-010 tree connect").await?;
+    let tc = exchange(
+        conn,
+        &mut s,
+        addr,
+        &smb::smb1_tree_connect_ipc_request(host, ss.uid),
+        "ms17-010 tree connect",
+    )
+    .await?;
     let tc = smb::parse_smb1(&tc).map_err(parse_err)?;
     if tc.header.status != smb::status::SUCCESS {
-        rep.detail = format!("tree connect to IPC$ refused with status {:#010x}", tc.header.status);
+        rep.detail = format!(
+            "tree connect to IPC$ refused with status {:#010x}",
+            tc.header.status
+        );
         return Ok(rep);
     }
     let (tid, uid) = (tc.header.tid, ss.uid);
     rep.reached = "transaction";
-    let tr = exchange(conn, &mut s, addr, &smb::smb1_peek_named_pipe_fid0_request(tid, uid), "ms17-010 transaction").await?;
+    let tr = exchange(
+        conn,
+        &mut s,
+        addr,
+        &smb::smb1_peek_named_pipe_fid0_request(tid, uid),
+        "ms17-010 transaction",
+    )
+    .await?;
     rep.transaction_reply_hex = Some(hex(&tr[..tr.len().min(512)]));
     let st = smb::parse_smb1(&tr).map_err(parse_err)?.header.status;
     rep.transaction_status = Some(st);
@@ -321,7 +424,14 @@ pub async fn check_ms17_010(conn: &Connector, addr: SocketAddr, host: &str, doub
         other => (Ms17010Verdict::Unknown, format!("PeekNamedPipe on FID 0 answered {other:#010x}: could not determine")),
     };
     if double_pulsar {
-        let dp = exchange(conn, &mut s, addr, &smb::smb1_doublepulsar_probe_request(tid, uid), "doublepulsar probe").await?;
+        let dp = exchange(
+            conn,
+            &mut s,
+            addr,
+            &smb::smb1_doublepulsar_probe_request(tid, uid),
+            "doublepulsar probe",
+        )
+        .await?;
         rep.double_pulsar_reply_hex = Some(hex(&dp[..dp.len().min(512)]));
         let m = smb::parse_smb1(&dp).map_err(parse_err)?;
         rep.double_pulsar_mid = Some(m.header.mid);

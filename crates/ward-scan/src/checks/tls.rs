@@ -15,26 +15,44 @@ use crate::proto::x509::{self, CertInfo};
 const MAX_FLIGHT: usize = 256 * 1024;
 
 /// Sends a ClientHello on an open stream and reads the server's first flight.
-pub async fn hello_exchange(conn: &Connector, s: &mut TcpStream, addr: SocketAddr, hello: &[u8]) -> Result<ServerFlight, ProbeError> {
+pub async fn hello_exchange(
+    conn: &Connector,
+    s: &mut TcpStream,
+    addr: SocketAddr,
+    hello: &[u8],
+) -> Result<ServerFlight, ProbeError> {
     conn.send(s, addr, hello, "tls client hello").await?;
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
-        let n = match conn.recv_some(s, addr, &mut chunk, conn.io_timeout, "tls server flight").await {
+        let n = match conn
+            .recv_some(s, addr, &mut chunk, conn.io_timeout, "tls server flight")
+            .await
+        {
             Ok(n) => n,
             // A reset or silence after the hello is a refusal, not an error.
             Err(ProbeError::Io { .. }) | Err(ProbeError::Timeout { .. }) => 0,
             Err(e) => return Err(e),
         };
         if n == 0 {
-            let f = tls::parse_server_flight(&buf).map_err(|source| ProbeError::Parse { address: addr, source })?;
+            let f = tls::parse_server_flight(&buf).map_err(|source| ProbeError::Parse {
+                address: addr,
+                source,
+            })?;
             return Ok(f);
         }
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_FLIGHT {
-            return Err(ProbeError::TooLarge { address: addr, len: buf.len(), max: MAX_FLIGHT });
+            return Err(ProbeError::TooLarge {
+                address: addr,
+                len: buf.len(),
+                max: MAX_FLIGHT,
+            });
         }
-        let f = tls::parse_server_flight(&buf).map_err(|source| ProbeError::Parse { address: addr, source })?;
+        let f = tls::parse_server_flight(&buf).map_err(|source| ProbeError::Parse {
+            address: addr,
+            source,
+        })?;
         if f.is_complete() {
             return Ok(f);
         }
@@ -57,14 +75,29 @@ pub struct HelloOutcome {
 }
 
 /// Offers `version` with `suites` on a fresh connection.
-pub async fn try_hello(conn: &Connector, addr: SocketAddr, sni: Option<&str>, version: TlsVersion, suites: &[u16]) -> Result<HelloOutcome, ProbeError> {
+pub async fn try_hello(
+    conn: &Connector,
+    addr: SocketAddr,
+    sni: Option<&str>,
+    version: TlsVersion,
+    suites: &[u16],
+) -> Result<HelloOutcome, ProbeError> {
     let mut s = match conn.connect(addr).await {
         Ok(s) => s,
         Err(e) => return Err(e),
     };
     let f = hello_exchange(conn, &mut s, addr, &tls::client_hello(version, suites, sni)).await?;
-    let accepted = f.server_hello.as_ref().is_some_and(|h| h.version == version.wire());
-    Ok(HelloOutcome { accepted, server_hello: f.server_hello, alert: f.alert, certificates: f.certificates, not_tls: f.not_tls })
+    let accepted = f
+        .server_hello
+        .as_ref()
+        .is_some_and(|h| h.version == version.wire());
+    Ok(HelloOutcome {
+        accepted,
+        server_hello: f.server_hello,
+        alert: f.alert,
+        certificates: f.certificates,
+        not_tls: f.not_tls,
+    })
 }
 
 /// A weak suite the server accepted, with the versions it accepted it under.
@@ -99,8 +132,19 @@ pub struct TlsReport {
 
 /// Probes every version, then weak suites under each accepted version ≤ 1.2,
 /// and parses the leaf certificate from the highest accepted version ≤ 1.2.
-pub async fn scan_tls(conn: &Connector, addr: SocketAddr, sni: Option<&str>) -> Result<TlsReport, ProbeError> {
-    let mut rep = TlsReport { not_tls: false, versions: Vec::new(), weak_ciphers: Vec::new(), certificate: None, certificate_hex: None, certificate_note: None };
+pub async fn scan_tls(
+    conn: &Connector,
+    addr: SocketAddr,
+    sni: Option<&str>,
+) -> Result<TlsReport, ProbeError> {
+    let mut rep = TlsReport {
+        not_tls: false,
+        versions: Vec::new(),
+        weak_ciphers: Vec::new(),
+        certificate: None,
+        certificate_hex: None,
+        certificate_note: None,
+    };
     let all = tls::all_suite_ids();
     let mut chain: Option<Vec<Vec<u8>>> = None;
     let mut not_tls_count = 0;
@@ -130,7 +174,9 @@ pub async fn scan_tls(conn: &Connector, addr: SocketAddr, sni: Option<&str>) -> 
                 break;
             }
             let o = try_hello(conn, addr, sni, v, &offer).await?;
-            let Some(h) = o.server_hello.filter(|_| o.accepted) else { break };
+            let Some(h) = o.server_hello.filter(|_| o.accepted) else {
+                break;
+            };
             if !offer.contains(&h.cipher) {
                 break; // server chose something we did not offer: stop asking
             }
@@ -142,7 +188,12 @@ pub async fn scan_tls(conn: &Connector, addr: SocketAddr, sni: Option<&str>) -> 
         .into_iter()
         .filter_map(|(id, versions)| {
             let c = tls::cipher_suite(id)?;
-            Some(WeakCipher { id, name: c.name.to_string(), weakness: c.weakness?, versions })
+            Some(WeakCipher {
+                id,
+                name: c.name.to_string(),
+                weakness: c.weakness?,
+                versions,
+            })
         })
         .collect();
     match chain.as_ref().and_then(|c| c.first()) {
@@ -150,11 +201,14 @@ pub async fn scan_tls(conn: &Connector, addr: SocketAddr, sni: Option<&str>) -> 
             rep.certificate_hex = Some(hex(der));
             match x509::parse_certificate(der) {
                 Ok(c) => rep.certificate = Some(c),
-                Err(e) => rep.certificate_note = Some(format!("leaf certificate did not parse: {e}")),
+                Err(e) => {
+                    rep.certificate_note = Some(format!("leaf certificate did not parse: {e}"))
+                }
             }
         }
         None if !rep.versions.is_empty() => {
-            rep.certificate_note = Some("no certificate in clear (TLS 1.3 only, or anonymous suites)".into());
+            rep.certificate_note =
+                Some("no certificate in clear (TLS 1.3 only, or anonymous suites)".into());
         }
         None => {}
     }

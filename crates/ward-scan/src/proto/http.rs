@@ -58,7 +58,11 @@ pub fn parse_response(buf: &[u8]) -> Result<HttpResponse, ParseError> {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|p| (p, p + 4))
-        .or_else(|| buf.windows(2).position(|w| w == b"\n\n").map(|p| (p, p + 2)))
+        .or_else(|| {
+            buf.windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|p| (p, p + 2))
+        })
         .ok_or(e(buf.len(), "end of the response head"))?;
     let head = String::from_utf8_lossy(&buf[..head_end.0]);
     let mut lines = head.split('\n').map(|l| l.trim_end_matches('\r'));

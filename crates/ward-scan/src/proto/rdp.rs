@@ -127,15 +127,26 @@ mod tests {
         let cr = x224_connection_request(PROTOCOL_SSL | PROTOCOL_HYBRID);
         assert_eq!(usize::from(u16::from_be_bytes([cr[2], cr[3]])), cr.len());
         assert_eq!(usize::from(cr[4]) + 5, cr.len());
-        let cc = [3, 0, 0, 19, 14, 0xD0, 0, 0, 0x12, 0x34, 0, 2, 0x1f, 8, 0, 2, 0, 0, 0];
+        let cc = [
+            3, 0, 0, 19, 14, 0xD0, 0, 0, 0x12, 0x34, 0, 2, 0x1f, 8, 0, 2, 0, 0, 0,
+        ];
         assert_eq!(
             parse_connection_confirm(&cc).unwrap(),
-            NegResult::Selected { protocol: 2, flags: 0x1f }
+            NegResult::Selected {
+                protocol: 2,
+                flags: 0x1f
+            }
         );
         let fail = [3, 0, 0, 19, 14, 0xD0, 0, 0, 0, 0, 0, 3, 0, 8, 0, 5, 0, 0, 0];
-        assert_eq!(parse_connection_confirm(&fail).unwrap(), NegResult::Failure { code: 5 });
+        assert_eq!(
+            parse_connection_confirm(&fail).unwrap(),
+            NegResult::Failure { code: 5 }
+        );
         let legacy = [3, 0, 0, 11, 6, 0xD0, 0, 0, 0, 0, 0];
-        assert_eq!(parse_connection_confirm(&legacy).unwrap(), NegResult::Legacy);
+        assert_eq!(
+            parse_connection_confirm(&legacy).unwrap(),
+            NegResult::Legacy
+        );
         assert!(parse_connection_confirm(&[3, 0, 0, 5, 1]).is_err());
     }
 }

@@ -177,7 +177,14 @@ pub fn smb1_doublepulsar_probe_request(tid: u16, uid: u16) -> Vec<u8> {
     w.extend_from_slice(&[1, 0]); // SetupCount, Reserved3
     w.extend_from_slice(&0x000Eu16.to_le_bytes()); // TRANS2_SESSION_SETUP
     let b = [0u8; 13]; // pad + 12 parameter bytes
-    smb1_message(cmd::TRANSACTION2, tid, uid, DOUBLEPULSAR_REQUEST_MID, &w, &b)
+    smb1_message(
+        cmd::TRANSACTION2,
+        tid,
+        uid,
+        DOUBLEPULSAR_REQUEST_MID,
+        &w,
+        &b,
+    )
 }
 
 /// The fixed SMB1 header fields.
@@ -561,7 +568,10 @@ mod tests {
 
     #[test]
     fn dialect_names_match_nmap() {
-        let names: Vec<_> = SMB2_DIALECTS.iter().map(|d| smb2_dialect_name(*d)).collect();
+        let names: Vec<_> = SMB2_DIALECTS
+            .iter()
+            .map(|d| smb2_dialect_name(*d))
+            .collect();
         assert_eq!(names, ["2.0.2", "2.1", "3.0", "3.0.2", "3.1.1"]);
     }
 
@@ -583,7 +593,12 @@ mod tests {
         assert_eq!(m.header.mid, 65);
         assert_eq!(32 + 1 + 30 + 2 + 1, 66);
         let s = smb2_negotiate_request(&[0x0311], [1; 16]);
-        let ctx_off = u32::from_le_bytes([s[4 + 64 + 28], s[4 + 64 + 29], s[4 + 64 + 30], s[4 + 64 + 31]]);
+        let ctx_off = u32::from_le_bytes([
+            s[4 + 64 + 28],
+            s[4 + 64 + 29],
+            s[4 + 64 + 30],
+            s[4 + 64 + 31],
+        ]);
         assert_eq!(ctx_off % 8, 0);
         assert_eq!(ctx_off, 104);
     }

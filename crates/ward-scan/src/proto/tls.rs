@@ -252,11 +252,14 @@ pub fn client_hello(version: TlsVersion, suites: &[u16], sni: Option<&str>) -> V
             d.extend_from_slice(n);
             ext(&mut e, 0x0000, &d);
         }
-        ext(&mut e, 0x000A, &u16_list(&[0x001D, 0x0017, 0x0018, 0x0019], 2));
+        ext(
+            &mut e,
+            0x000A,
+            &u16_list(&[0x001D, 0x0017, 0x0018, 0x0019], 2),
+        );
         ext(&mut e, 0x000B, &[1, 0]); // ec_point_formats: uncompressed
         let sigalgs = [
-            0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203,
-            0x0201,
+            0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203, 0x0201,
         ];
         if version >= TlsVersion::Tls12 {
             ext(&mut e, 0x000D, &u16_list(&sigalgs, 2));
@@ -279,7 +282,11 @@ pub fn client_hello(version: TlsVersion, suites: &[u16], sni: Option<&str>) -> V
     let mut hs = vec![1u8];
     hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
     hs.extend_from_slice(&body);
-    let record_version = if version == TlsVersion::Ssl3 { 0x0300u16 } else { 0x0301 };
+    let record_version = if version == TlsVersion::Ssl3 {
+        0x0300u16
+    } else {
+        0x0301
+    };
     let mut rec = vec![22u8];
     rec.extend_from_slice(&record_version.to_be_bytes());
     rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
@@ -386,7 +393,11 @@ fn parse_handshake_messages(hs: &[u8], flight: &mut ServerFlight) -> Result<(), 
         match ty {
             2 => {
                 flight.server_hello = Some(parse_server_hello(body)?);
-                if flight.server_hello.as_ref().is_some_and(|h| h.version == 0x0304) {
+                if flight
+                    .server_hello
+                    .as_ref()
+                    .is_some_and(|h| h.version == 0x0304)
+                {
                     // Everything after a TLS 1.3 ServerHello is encrypted.
                     break;
                 }

@@ -40,10 +40,17 @@ fn tlv(b: &[u8], at: usize) -> Result<Tlv<'_>, ParseError> {
             return Err(err(at + 1, "a definite DER length of at most 4 bytes"));
         }
         let bytes = b.get(2..2 + n).ok_or(err(at + 2, "DER length bytes"))?;
-        (bytes.iter().fold(0usize, |a, &x| (a << 8) | usize::from(x)), 2 + n)
+        (
+            bytes.iter().fold(0usize, |a, &x| (a << 8) | usize::from(x)),
+            2 + n,
+        )
     };
-    let end = hdr.checked_add(len).ok_or(err(at, "a DER length that fits"))?;
-    let body = b.get(hdr..end).ok_or(err(at + hdr, "DER contents within the buffer"))?;
+    let end = hdr
+        .checked_add(len)
+        .ok_or(err(at, "a DER length that fits"))?;
+    let body = b
+        .get(hdr..end)
+        .ok_or(err(at + hdr, "DER contents within the buffer"))?;
     Ok(Tlv {
         tag,
         body,
@@ -135,7 +142,11 @@ pub fn oid_to_string(b: &[u8]) -> String {
             break;
         }
     }
-    parts.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+    parts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn sig_name(oid: &str) -> String {
@@ -295,8 +306,9 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, ParseError> {
     let tbs = expect(&top, 0, 0x30, "TBSCertificate SEQUENCE")?;
     let sig_alg = expect(&top, 1, 0x30, "signatureAlgorithm")?;
     let sig_kids = children(sig_alg.body, top[1].0)?;
-    let signature_algorithm =
-        sig_name(&oid_to_string(expect(&sig_kids, 0, 0x06, "signature OID")?.body));
+    let signature_algorithm = sig_name(&oid_to_string(
+        expect(&sig_kids, 0, 0x06, "signature OID")?.body,
+    ));
     let base = top[0].0;
     let f = children(tbs.body, base)?;
     // Optional [0] EXPLICIT version shifts every later field by one.
@@ -347,8 +359,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, ParseError> {
                             info.ip_addresses.push(IpAddr::from(a));
                         }
                         16 => {
-                            let a: [u8; 16] =
-                                gn.body.try_into().map_err(|_| err(*voff, "IPv6"))?;
+                            let a: [u8; 16] = gn.body.try_into().map_err(|_| err(*voff, "IPv6"))?;
                             info.ip_addresses.push(IpAddr::from(a));
                         }
                         _ => {}
@@ -385,7 +396,9 @@ impl CertInfo {
         if !self.dns_names.is_empty() {
             return self.dns_names.iter().any(|n| name_matches(n, host));
         }
-        self.subject_cn.as_deref().is_some_and(|cn| name_matches(cn, host))
+        self.subject_cn
+            .as_deref()
+            .is_some_and(|cn| name_matches(cn, host))
     }
 }
 
@@ -399,7 +412,10 @@ mod tests {
         assert!(!name_matches("*.nhs.example", "a.b.nhs.example"));
         assert!(!name_matches("*.example", "www.example"));
         assert!(name_matches("LOCALHOST", "localhost"));
-        assert_eq!(oid_to_string(&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B]), "1.2.840.113549.1.1.11");
+        assert_eq!(
+            oid_to_string(&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B]),
+            "1.2.840.113549.1.1.11"
+        );
         assert_eq!(integer_bits(&[0x00, 0x80, 0x00]), 16);
         assert!(parse_certificate(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
     }

@@ -34,7 +34,12 @@ pub fn free_port() -> u16 {
 pub fn wait_port(port: u16, within: Duration) {
     let t0 = Instant::now();
     while t0.elapsed() < within {
-        if TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok() {
+        if TcpStream::connect_timeout(
+            &SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_millis(200),
+        )
+        .is_ok()
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -71,8 +76,15 @@ pub fn spawn(name: &'static str, mut cmd: Command, dir: tempfile::TempDir, port:
     let out = std::fs::File::create(dir.path().join("out.txt")).unwrap();
     let err = std::fs::File::create(dir.path().join("err.txt")).unwrap();
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("could not start {name}: {e}; run {DEPS}"));
-    Peer { child, dir, port, name }
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {name}: {e}; run {DEPS}"));
+    Peer {
+        child,
+        dir,
+        port,
+        name,
+    }
 }
 
 /// A scope authorising 127.0.0.1 (and ::1) for the next hour, every check.
@@ -83,7 +95,10 @@ pub fn loopback_scope() -> Scope {
         member: "RXH".into(),
         cidrs: vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()],
         host_names: vec![],
-        windows: vec![TimeWindow { start: Timestamp(now.0 - 60), end: Timestamp(now.0 + 3600) }],
+        windows: vec![TimeWindow {
+            start: Timestamp(now.0 - 60),
+            end: Timestamp(now.0 + 3600),
+        }],
         allowed_checks: Check::ALL.into_iter().collect(),
         max_rate_per_sec: 100_000,
         authorised_by: "integration test".into(),
@@ -96,17 +111,31 @@ pub fn start_smbd(nt1: bool) -> Peer {
     let smbd = require("smbd");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
-    for sub in ["pid", "lock", "state", "cache", "private", "ncalrpc", "share", "log"] {
+    for sub in [
+        "pid", "lock", "state", "cache", "private", "ncalrpc", "share", "log",
+    ] {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
     }
     let port = free_port();
-    let min = if nt1 { "  server min protocol = NT1\n" } else { "" };
+    let min = if nt1 {
+        "  server min protocol = NT1\n"
+    } else {
+        ""
+    };
     let conf = format!(
         "[global]\n  netbios name = WARDTEST{port}\n  workgroup = WARD\n  server role = standalone server\n  interfaces = 127.0.0.1\n  bind interfaces only = yes\n  smb ports = {port}\n{min}  disable netbios = yes\n  pid directory = {d}/pid\n  lock directory = {d}/lock\n  state directory = {d}/state\n  cache directory = {d}/cache\n  private dir = {d}/private\n  ncalrpc dir = {d}/ncalrpc\n  binddns dir = {d}/private\n  log file = {d}/log/smbd.log\n  passdb backend = tdbsam:{d}/private/passdb.tdb\n  map to guest = Bad User\n  load printers = no\n  printing = bsd\n  printcap name = /dev/null\n  disable spoolss = yes\n  usershare path =\n[share]\n  path = {d}/share\n  guest ok = yes\n"
     );
     std::fs::write(dir.path().join("smb.conf"), conf).unwrap();
     let mut cmd = Command::new(smbd);
-    cmd.args(["--foreground", "--no-process-group", "--debug-stdout", "-d", "1", "-s"]).arg(dir.path().join("smb.conf"));
+    cmd.args([
+        "--foreground",
+        "--no-process-group",
+        "--debug-stdout",
+        "-d",
+        "1",
+        "-s",
+    ])
+    .arg(dir.path().join("smb.conf"));
     let peer = spawn("smbd", cmd, dir, port);
     wait_port(port, Duration::from_secs(20));
     peer
@@ -117,7 +146,17 @@ pub fn start_smbd(nt1: bool) -> Peer {
 pub fn nmap_smb_protocols(port: u16) -> (Vec<String>, String) {
     let nmap = require("nmap");
     let out = Command::new(nmap)
-        .args(["-Pn", "-n", "-p", &port.to_string(), "--script", "smb-protocols", "--script-args", &format!("smbport={port}"), "127.0.0.1"])
+        .args([
+            "-Pn",
+            "-n",
+            "-p",
+            &port.to_string(),
+            "--script",
+            "smb-protocols",
+            "--script-args",
+            &format!("smbport={port}"),
+            "127.0.0.1",
+        ])
         .output()
         .expect("run nmap");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -129,7 +168,9 @@ pub fn nmap_smb_protocols(port: u16) -> (Vec<String>, String) {
             continue;
         }
         if inside {
-            let Some(item) = line.strip_prefix("|") else { break };
+            let Some(item) = line.strip_prefix("|") else {
+                break;
+            };
             let item = item.trim_start_matches('_').trim();
             if item.is_empty() {
                 continue;
@@ -160,7 +201,12 @@ pub fn normalise_dialect(s: &str) -> String {
 
 /// Runs `f` on a fresh multi-thread runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// An openssl binary.
@@ -170,6 +216,14 @@ pub fn openssl() -> PathBuf {
 
 /// Runs openssl with args in `dir`, panicking with its stderr on failure.
 pub fn run_openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(openssl()).current_dir(dir).args(args).output().expect("run openssl");
-    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(openssl())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
