@@ -208,6 +208,7 @@ pub struct ScannerBuilder {
     eol: EolTable,
     admin_paths: AdminPaths,
     double_pulsar: bool,
+    rdp_any_port: bool,
     cancel: CancellationToken,
     progress: Option<ProgressFn>,
     progress_interval: Duration,
@@ -226,6 +227,7 @@ impl Default for ScannerBuilder {
             eol: EolTable::builtin(),
             admin_paths: AdminPaths::builtin(),
             double_pulsar: true,
+            rdp_any_port: true,
             cancel: CancellationToken::new(),
             progress: None,
             progress_interval: Duration::from_millis(100),
@@ -283,6 +285,12 @@ impl ScannerBuilder {
     /// Whether to send the DoublePulsar probe when the scope allows it.
     pub fn double_pulsar(mut self, on: bool) -> Self {
         self.double_pulsar = on;
+        self
+    }
+    /// Whether to look for RDP on every open port that is silent and not
+    /// one of the other services' ports (so RDP moved off 3389 is found).
+    pub fn rdp_on_any_port(mut self, on: bool) -> Self {
+        self.rdp_any_port = on;
         self
     }
     /// Use this cancellation token (e.g. one shared with `ward scan cancel`).
@@ -625,7 +633,39 @@ impl Scanner {
                 }
             }
             if checks.contains(&Check::Rdp) {
-                for &p in sp.rdp.iter().filter(|p| open.contains(p)) {
+                let mut rdp_ports: Vec<u16> = sp
+                    .rdp
+                    .iter()
+                    .copied()
+                    .filter(|p| open.contains(p))
+                    .collect();
+                if self.cfg.rdp_any_port {
+                    let known: BTreeSet<u16> = sp
+                        .smb
+                        .iter()
+                        .chain(&sp.rdp)
+                        .chain(&sp.tls)
+                        .chain(&sp.http)
+                        .copied()
+                        .collect();
+                    for p in h
+                        .ports
+                        .open
+                        .iter()
+                        .filter(|p| p.banner.is_none() && !known.contains(&p.port))
+                    {
+                        match crate::checks::rdp::detect(&conn, SocketAddr::new(ip, p.port)).await {
+                            Ok(true) => rdp_ports.push(p.port),
+                            Ok(false) => {}
+                            Err(e) => {
+                                cancelled = matches!(e, ProbeError::Cancelled);
+                                h.errors.push(err(Check::Rdp, Some(p.port), &e));
+                                break 'checks;
+                            }
+                        }
+                    }
+                }
+                for &p in &rdp_ports {
                     match crate::checks::rdp::check_rdp(&conn, SocketAddr::new(ip, p)).await {
                         Ok(r) => h.rdp.push((p, r)),
                         Err(e) => {

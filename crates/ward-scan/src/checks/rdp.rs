@@ -140,3 +140,17 @@ pub async fn check_rdp(conn: &Connector, addr: SocketAddr) -> Result<RdpReport, 
     }
     Ok(rep)
 }
+
+/// Whether the service on `addr` answers an X.224 Connection Request with a
+/// Connection Confirm: RDP on a port other than 3389.
+pub async fn detect(conn: &Connector, addr: SocketAddr) -> Result<bool, ProbeError> {
+    match negotiate(conn, addr, rdp::PROTOCOL_SSL | rdp::PROTOCOL_HYBRID).await {
+        Ok(_) => Ok(true),
+        Err(
+            e @ (ProbeError::Cancelled
+            | ProbeError::WindowEnded { .. }
+            | ProbeError::NotAuthorised { .. }),
+        ) => Err(e),
+        Err(_) => Ok(false),
+    }
+}
