@@ -26,6 +26,9 @@ pub struct BenchOptions {
     pub nmap: Option<String>,
     /// Ports (default: all 65,535).
     pub ports: PortSpec,
+    /// Alternating rounds (ward, nmap, ward, nmap, …); medians are reported,
+    /// which keeps a busy shared machine from deciding the ratio.
+    pub rounds: usize,
 }
 
 impl Default for BenchOptions {
@@ -34,6 +37,7 @@ impl Default for BenchOptions {
             concurrency: 256,
             nmap: Some("nmap".into()),
             ports: PortSpec::Full,
+            rounds: 3,
         }
     }
 }
@@ -43,18 +47,25 @@ impl Default for BenchOptions {
 pub struct BenchReport {
     /// Ports scanned.
     pub ports: usize,
-    /// ward's wall time, seconds.
+    /// ward's wall time, seconds (median over rounds).
     pub ward_secs: f64,
-    /// nmap's wall time, seconds (process start to exit).
+    /// nmap's wall time, seconds, process start to exit (median over rounds).
     pub nmap_secs: Option<f64>,
+    /// Every ward round, seconds.
+    pub ward_rounds: Vec<f64>,
+    /// Every nmap round, seconds.
+    pub nmap_rounds: Vec<f64>,
     /// nmap time / ward time (how many times faster ward is).
     pub ratio: Option<f64>,
     /// Open ports ward found.
     pub ward_open: Vec<u16>,
     /// Open ports nmap found.
     pub nmap_open: Option<Vec<u16>>,
-    /// Whether both found the same open ports.
+    /// Whether both found the same open ports in every round.
     pub identical: Option<bool>,
+    /// Rounds in which both found the same open ports (other programs on a
+    /// shared machine open and close ports between two scans).
+    pub identical_rounds: usize,
     /// Concurrency used.
     pub concurrency: usize,
     /// nmap's command line.
@@ -65,23 +76,32 @@ impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "ward scan bench: TCP connect scan of 127.0.0.1, {} ports",
-            self.ports
+            "ward scan bench: TCP connect scan of 127.0.0.1, {} ports, {} round(s), medians",
+            self.ports,
+            self.ward_rounds.len()
         )?;
+        let fmt_rounds = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         writeln!(
             f,
-            "  ward  {:>8.3} s  ({} open, concurrency {})",
+            "  ward  {:>8.3} s  ({} open, concurrency {}; rounds {})",
             self.ward_secs,
             self.ward_open.len(),
-            self.concurrency
+            self.concurrency,
+            fmt_rounds(&self.ward_rounds)
         )?;
         match (self.nmap_secs, &self.nmap_open) {
             (Some(n), Some(o)) => {
                 writeln!(
                     f,
-                    "  nmap  {:>8.3} s  ({} open)  [{}]",
+                    "  nmap  {:>8.3} s  ({} open; rounds {})  [{}]",
                     n,
                     o.len(),
+                    fmt_rounds(&self.nmap_rounds),
                     self.nmap_command.as_deref().unwrap_or("")
                 )?;
                 writeln!(
@@ -91,12 +111,14 @@ impl fmt::Display for BenchReport {
                 )?;
                 writeln!(
                     f,
-                    "  open-port sets identical: {}",
+                    "  open-port sets identical: {} ({}/{} rounds)",
                     if self.identical == Some(true) {
                         "yes"
                     } else {
                         "NO"
-                    }
+                    },
+                    self.identical_rounds,
+                    self.nmap_rounds.len()
                 )?;
                 if self.identical != Some(true) {
                     let a: BTreeSet<_> = self.ward_open.iter().collect();
@@ -213,25 +235,32 @@ pub async fn ward_loopback_scan(
 /// Runs ward's scan, then nmap's, and compares.
 pub async fn bench_scan(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let ports = opts.ports.ports();
-    let (ward_secs, ward_open) = ward_loopback_scan(&ports, opts.concurrency).await?;
+    let rounds = opts.rounds.max(1);
     let mut rep = BenchReport {
         ports: ports.len(),
-        ward_secs,
+        ward_secs: 0.0,
         nmap_secs: None,
+        ward_rounds: Vec::new(),
+        nmap_rounds: Vec::new(),
         ratio: None,
-        ward_open,
+        ward_open: Vec::new(),
         nmap_open: None,
         identical: None,
+        identical_rounds: 0,
         concurrency: opts.concurrency,
         nmap_command: None,
     };
-    if let Some(nmap) = &opts.nmap {
-        let port_arg = if opts.ports == PortSpec::Full {
-            "-p-".to_string()
-        } else {
-            format!("-p{}", crate::output::compress_ports(&ports))
-        };
-        let args = ["-sT", port_arg.as_str(), "-oX", "-", "127.0.0.1"];
+    let port_arg = if opts.ports == PortSpec::Full {
+        "-p-".to_string()
+    } else {
+        format!("-p{}", crate::output::compress_ports(&ports))
+    };
+    let args = ["-sT", port_arg.as_str(), "-oX", "-", "127.0.0.1"];
+    for _ in 0..rounds {
+        let (secs, open) = ward_loopback_scan(&ports, opts.concurrency).await?;
+        rep.ward_rounds.push(secs);
+        rep.ward_open = open;
+        let Some(nmap) = &opts.nmap else { continue };
         rep.nmap_command = Some(format!("{nmap} {}", args.join(" ")));
         let t0 = Instant::now();
         let out = tokio::process::Command::new(nmap)
@@ -250,12 +279,30 @@ pub async fn bench_scan(opts: &BenchOptions) -> Result<BenchReport, BenchError> 
             });
         }
         let open = nmap_xml_open_ports(&String::from_utf8_lossy(&out.stdout));
-        rep.identical = Some(open == rep.ward_open);
-        rep.ratio = Some(secs / rep.ward_secs.max(1e-9));
-        rep.nmap_secs = Some(secs);
+        if open == rep.ward_open {
+            rep.identical_rounds += 1;
+        }
+        rep.nmap_rounds.push(secs);
         rep.nmap_open = Some(open);
     }
+    rep.ward_secs = median(&rep.ward_rounds);
+    if !rep.nmap_rounds.is_empty() {
+        let n = median(&rep.nmap_rounds);
+        rep.nmap_secs = Some(n);
+        rep.ratio = Some(n / rep.ward_secs.max(1e-9));
+        rep.identical = Some(rep.identical_rounds == rep.nmap_rounds.len());
+    }
     Ok(rep)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
 }
 
 /// Blocking wrapper for callers without a runtime (e.g. a CLI `main`).
@@ -269,3 +316,16 @@ pub fn bench_scan_blocking(opts: &BenchOptions) -> Result<BenchReport, BenchErro
 
 /// Default pause between repeated runs, if a caller loops.
 pub const SETTLE: Duration = Duration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nmap_xml_and_takes_medians() {
+        let xml = r#"<ports><port protocol="tcp" portid="22"><state state="open" reason="syn-ack"/></port><port protocol="tcp" portid="23"><state state="closed"/></port><port protocol="udp" portid="53"><state state="open"/></port><port protocol="tcp" portid="8080"><state state="open"/></port></ports>"#;
+        assert_eq!(nmap_xml_open_ports(xml), vec![22, 8080]);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 2.5);
+    }
+}

@@ -19,7 +19,7 @@
 //! - [`checks`]: each check as a function returning a typed report
 //!   (port scan, SMB dialects, MS17-010 + DoublePulsar, RDP, TLS, HTTP);
 //!   [`eol::EolTable`] for end-of-life systems.
-//! - [`output`]: JSON, CSV and nmap-style XML; [`bench`]: `ward bench scan`.
+//! - [`output`]: JSON, CSV and nmap-style XML; [`mod@bench`]: `ward bench scan`.
 //! - [`proto`]: pure, fuzzed parsers of everything a target sends back.
 //!
 //! ```
