@@ -193,6 +193,9 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     /// Targets (or checks) refused by the scope.
     pub refusals: Vec<ScopeRefusal>,
+    /// Scope ranges too large to enumerate (more than
+    /// [`crate::scope::MAX_HOSTS_PER_CIDR`] addresses); split them to scan them.
+    pub skipped_ranges: Vec<crate::scope::Cidr>,
 }
 
 /// Builds a [`Scanner`].
@@ -366,28 +369,51 @@ impl Scanner {
         e.clone()
     }
 
-    /// A connector for one authorised target, with this scanner's limits.
+    /// A connector for one authorised target, with this scanner's limits
+    /// and cancellation token (for calling the checks directly).
     pub fn connector(&self, target: &AuthorisedTarget) -> Connector {
-        let scope_rate = target.max_rate_per_sec();
+        let limiter = self.target_limiter(target);
+        self.connector_with(target, limiter, self.cfg.cancel.clone())
+    }
+
+    fn target_limiter(&self, target: &AuthorisedTarget) -> Arc<RateLimiter> {
+        Arc::new(RateLimiter::new(min_rate(
+            self.cfg.rate_per_target,
+            target.max_rate_per_sec(),
+        )))
+    }
+
+    fn connector_with(
+        &self,
+        target: &AuthorisedTarget,
+        target_limiter: Arc<RateLimiter>,
+        cancel: CancellationToken,
+    ) -> Connector {
         let limits = vec![
-            Arc::new(RateLimiter::new(min_rate(
-                self.cfg.rate_per_target,
-                scope_rate,
-            ))),
-            self.member_limiter(target.member(), scope_rate),
+            target_limiter,
+            self.member_limiter(target.member(), target.max_rate_per_sec()),
             self.global.clone(),
         ];
-        Connector::new(
-            target,
-            limits,
-            self.cfg.cancel.clone(),
-            self.cfg.probe_timeout,
-        )
+        Connector::new(target, limits, cancel, self.cfg.probe_timeout)
     }
 
     /// Authorises every target of `req` against `scope` (resolving names off
-    /// the async runtime), then scans the authorised ones.
+    /// the async runtime), then scans the authorised ones. Stops when the
+    /// scanner's token is cancelled ([`Scanner::cancel`]).
     pub async fn run(&self, scope: &Scope, req: &ScanRequest) -> ScanReport {
+        self.run_cancellable(scope, req, self.cfg.cancel.child_token())
+            .await
+    }
+
+    /// As [`Scanner::run`], with a token for this scan alone (`ward scan
+    /// cancel <id>`); cancelling the scanner's own token stops it too only
+    /// if `cancel` is a child of it (`scanner.cancel_token().child_token()`).
+    pub async fn run_cancellable(
+        &self,
+        scope: &Scope,
+        req: &ScanRequest,
+        cancel: CancellationToken,
+    ) -> ScanReport {
         let started_at = Timestamp::now();
         let counters = Arc::new(Counters::default());
         let phase = Arc::new(Mutex::new(Phase::Authorising));
@@ -422,10 +448,10 @@ impl Scanner {
             .intersection(&scope.allowed_checks)
             .copied()
             .collect();
-        let targets = if req.targets.is_empty() {
-            scope.targets().0
+        let (targets, skipped_ranges) = if req.targets.is_empty() {
+            scope.targets()
         } else {
-            req.targets.clone()
+            (req.targets.clone(), Vec::new())
         };
 
         let mut authorised = Vec::new();
@@ -454,9 +480,15 @@ impl Scanner {
         *phase.lock().unwrap_or_else(|e| e.into_inner()) = Phase::Scanning;
 
         let ports = self.ports_for(&req.ports, &checks);
-        let jobs: Vec<(AuthorisedTarget, IpAddr)> = authorised
+        // One rate bucket per authorised target, shared by its addresses.
+        let jobs: Vec<(AuthorisedTarget, Arc<RateLimiter>, IpAddr)> = authorised
             .iter()
-            .flat_map(|a| a.addresses().iter().map(move |ip| (a.clone(), *ip)))
+            .flat_map(|a| {
+                let limiter = self.target_limiter(a);
+                a.addresses()
+                    .iter()
+                    .map(move |ip| (a.clone(), limiter.clone(), *ip))
+            })
             .collect();
         counters
             .targets_total
@@ -470,15 +502,17 @@ impl Scanner {
         let mut findings = Vec::new();
         // Hosts run concurrently on this task, at most `max_parallel_hosts`
         // at a time; `scan_host` borrows the scanner, so no spawning.
-        let results = run_bounded(jobs, self.cfg.max_parallel_hosts, |(a, ip)| {
-            let (counters, checks, ports, cancelled) = (&counters, &checks, &ports, &cancelled);
+        let results = run_bounded(jobs, self.cfg.max_parallel_hosts, |(a, limiter, ip)| {
+            let (counters, checks, ports, cancelled, cancel) =
+                (&counters, &checks, &ports, &cancelled, &cancel);
             async move {
-                if self.cfg.cancel.is_cancelled() {
+                if cancel.is_cancelled() {
                     cancelled.store(true, Ordering::Relaxed);
                     return None;
                 }
+                let conn = self.connector_with(&a, limiter, cancel.clone());
                 let (host, fs, was_cancelled) =
-                    self.scan_host(&a, ip, ports, checks, counters).await;
+                    self.scan_host(&a, &conn, ip, ports, checks, counters).await;
                 if was_cancelled {
                     cancelled.store(true, Ordering::Relaxed);
                 }
@@ -503,12 +537,13 @@ impl Scanner {
             member: scope.member.clone(),
             started_at,
             finished_at: Timestamp::now(),
-            cancelled: cancelled.load(Ordering::Relaxed) || self.cfg.cancel.is_cancelled(),
+            cancelled: cancelled.load(Ordering::Relaxed) || cancel.is_cancelled(),
             checks,
             ports: req.ports.clone(),
             hosts,
             findings,
             refusals,
+            skipped_ranges,
         }
     }
 
@@ -538,12 +573,12 @@ impl Scanner {
     async fn scan_host(
         &self,
         a: &AuthorisedTarget,
+        conn: &Connector,
         ip: IpAddr,
         ports: &[u16],
         checks: &BTreeSet<Check>,
         counters: &Counters,
     ) -> (HostReport, Vec<Finding>, bool) {
-        let conn = self.connector(a);
         let mut h = HostReport {
             target: a.target().to_string(),
             host_name: a.host_name().map(str::to_string),
@@ -576,7 +611,7 @@ impl Scanner {
             message: e.to_string(),
         };
         match portscan::scan_ports(
-            &conn,
+            conn,
             ip,
             ports,
             &self.cfg.port_scan,
@@ -606,7 +641,7 @@ impl Scanner {
             for &p in sp.smb.iter().filter(|p| open.contains(p)) {
                 let addr = SocketAddr::new(ip, p);
                 if checks.contains(&Check::Smb) {
-                    match crate::checks::smb::enumerate_dialects(&conn, addr).await {
+                    match crate::checks::smb::enumerate_dialects(conn, addr).await {
                         Ok(r) => h.smb.push((p, r)),
                         Err(e) => {
                             h.errors.push(err(Check::Smb, Some(p), &e));
@@ -619,7 +654,7 @@ impl Scanner {
                 }
                 if checks.contains(&Check::Ms17010) {
                     let dp = self.cfg.double_pulsar && checks.contains(&Check::DoublePulsar);
-                    match crate::checks::smb::check_ms17_010(&conn, addr, &ip.to_string(), dp).await
+                    match crate::checks::smb::check_ms17_010(conn, addr, &ip.to_string(), dp).await
                     {
                         Ok(r) => h.ms17_010.push((p, r)),
                         Err(e) => {
@@ -654,7 +689,7 @@ impl Scanner {
                         .iter()
                         .filter(|p| p.banner.is_none() && !known.contains(&p.port))
                     {
-                        match crate::checks::rdp::detect(&conn, SocketAddr::new(ip, p.port)).await {
+                        match crate::checks::rdp::detect(conn, SocketAddr::new(ip, p.port)).await {
                             Ok(true) => rdp_ports.push(p.port),
                             Ok(false) => {}
                             Err(e) => {
@@ -666,7 +701,7 @@ impl Scanner {
                     }
                 }
                 for &p in &rdp_ports {
-                    match crate::checks::rdp::check_rdp(&conn, SocketAddr::new(ip, p)).await {
+                    match crate::checks::rdp::check_rdp(conn, SocketAddr::new(ip, p)).await {
                         Ok(r) => h.rdp.push((p, r)),
                         Err(e) => {
                             h.errors.push(err(Check::Rdp, Some(p), &e));
@@ -680,7 +715,7 @@ impl Scanner {
             }
             if checks.contains(&Check::Tls) {
                 for &p in sp.tls.iter().filter(|p| open.contains(p)) {
-                    match crate::checks::tls::scan_tls(&conn, SocketAddr::new(ip, p), a.host_name())
+                    match crate::checks::tls::scan_tls(conn, SocketAddr::new(ip, p), a.host_name())
                         .await
                     {
                         Ok(r) => h.tls.push((p, r)),
@@ -697,7 +732,7 @@ impl Scanner {
             if checks.contains(&Check::Http) {
                 for &p in sp.http.iter().filter(|p| open.contains(p)) {
                     match crate::checks::http::check_http(
-                        &conn,
+                        conn,
                         SocketAddr::new(ip, p),
                         &host_str,
                         &self.cfg.admin_paths,

@@ -5,7 +5,7 @@
 mod common;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -156,21 +156,22 @@ fn cancellation_stops_a_full_range_scan_at_once() {
             .rate_per_target(20_000)
             .build(),
     );
-    let token = scanner.cancel_token();
-    let done = Arc::new(AtomicUsize::new(0));
+    // One scan's own token (`ward scan cancel <id>`), a child of the scanner's.
+    let token = scanner.cancel_token().child_token();
     let req = ScanRequest {
         targets: vec!["127.0.0.1".into()],
         ports: PortSpec::Full,
         checks: Some([Check::PortScan].into_iter().collect()),
     };
     let t0 = Instant::now();
-    let rep = block_on(async {
+    let sc = scanner.clone();
+    let rep = block_on(async move {
+        let t = token.clone();
         let canceller = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            token.cancel();
+            t.cancel();
         });
-        let rep = scanner.run(&loopback_scope(), &req).await;
-        done.fetch_add(1, Ordering::SeqCst);
+        let rep = sc.run_cancellable(&loopback_scope(), &req, token).await;
         canceller.await.unwrap();
         rep
     });
@@ -187,6 +188,16 @@ fn cancellation_stops_a_full_range_scan_at_once() {
         "{:?}",
         h.errors
     );
+
+    // Only that scan stopped: the scanner runs the next one.
+    let next = ScanRequest {
+        targets: vec!["127.0.0.1".into()],
+        ports: PortSpec::List(vec![41_000]),
+        checks: Some([Check::PortScan].into_iter().collect()),
+    };
+    let rep = block_on(scanner.run(&loopback_scope(), &next));
+    assert!(!rep.cancelled);
+    assert_eq!(rep.hosts[0].ports.probed, 1);
 }
 
 #[test]
