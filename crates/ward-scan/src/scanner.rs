@@ -455,11 +455,19 @@ impl Scanner {
         };
 
         let mut authorised = Vec::new();
+        let shared_scope = Arc::new(scope.clone());
         for t in targets {
-            let (s, t2) = (scope.clone(), t.clone());
             let now = Timestamp::now();
+            let literal = t.trim().trim_start_matches('[').trim_end_matches(']');
+            // Addresses need no resolver; names go to a blocking thread
+            // because getaddrinfo may wait on DNS.
             #[allow(clippy::result_large_err)]
-            let r = tokio::task::spawn_blocking(move || s.authorise(&t2, now)).await;
+            let r = if literal.parse::<IpAddr>().is_ok() {
+                Ok(scope.authorise(&t, now))
+            } else {
+                let (s, t2) = (shared_scope.clone(), t.clone());
+                tokio::task::spawn_blocking(move || s.authorise(&t2, now)).await
+            };
             match r {
                 Ok(Ok(a)) => authorised.push(a),
                 Ok(Err(refusal)) => refusals.push(refusal),
