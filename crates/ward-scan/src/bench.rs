@@ -308,6 +308,12 @@ fn median(v: &[f64]) -> f64 {
 /// Blocking wrapper for callers without a runtime (e.g. a CLI `main`).
 pub fn bench_scan_blocking(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::env::var("WARD_BENCH_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2),
+        )
         .enable_all()
         .build()
         .map_err(|e| BenchError::Scan(e.to_string()))?;

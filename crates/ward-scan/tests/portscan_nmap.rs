@@ -210,3 +210,52 @@ fn full_accept_queue_is_filtered_after_retries() {
     );
     drop(fillers);
 }
+
+#[test]
+fn one_worker_reusing_refused_sockets_still_sees_every_open_port() {
+    // With one worker every probe after the first reuses the socket a
+    // refused connect left behind; open ports in between must still show.
+    let listeners: Vec<TcpListener> = (0..5)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let open: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let mut ports = Vec::new();
+    let mut closed = 0;
+    for &o in &open {
+        for _ in 0..3 {
+            let c = free_port();
+            if !open.contains(&c) && !ports.contains(&c) {
+                ports.push(c);
+                closed += 1;
+            }
+        }
+        ports.push(o);
+    }
+    let scope = loopback_scope();
+    let target = scope
+        .authorise("127.0.0.1", ward_scan::Timestamp::now())
+        .unwrap();
+    let conn = Scanner::builder().build().connector(&target);
+    let cfg = PortScanConfig {
+        concurrency: 1,
+        banner_timeout: None,
+        ..PortScanConfig::default()
+    };
+    let r = block_on(ward_scan::checks::portscan::scan_ports(
+        &conn,
+        target.addresses()[0],
+        &ports,
+        &cfg,
+        Default::default(),
+    ))
+    .unwrap();
+    let mut expect = open.clone();
+    expect.sort_unstable();
+    assert_eq!(r.open_ports(), expect);
+    assert_eq!(r.closed, closed);
+    assert!(r.filtered.is_empty());
+    drop(listeners);
+}

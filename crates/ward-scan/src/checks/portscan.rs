@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::net::{ConnectVerdict, Connector, ProbeError};
+use crate::net::{ConnectVerdict, Connector, ProbeError, SocketCache};
 use crate::proto::http::banner_text;
 
 /// Which ports to scan.
@@ -229,6 +229,7 @@ async fn probe(
     addr: SocketAddr,
     est: &RttEstimator,
     cfg: &PortScanConfig,
+    cache: &mut SocketCache,
 ) -> Result<Verdict, ProbeError> {
     let mut attempts = 0u32;
     let mut pressure = 0u32;
@@ -237,7 +238,7 @@ async fn probe(
         attempts += 1;
         let timeout = est.timeout() * backoff;
         let t0 = Instant::now();
-        match conn.probe_connect(addr, timeout).await? {
+        match conn.probe_connect(addr, timeout, cache).await? {
             ConnectVerdict::Open => {
                 let rtt = t0.elapsed().as_micros() as u64;
                 est.sample(rtt);
@@ -298,6 +299,7 @@ pub async fn scan_ports(
             let mut found: Vec<PortResult> = Vec::new();
             let mut closed = 0usize;
             let mut closed_ports = Vec::new();
+            let mut cache = SocketCache::default();
             let mut n = 0u32;
             loop {
                 n = n.wrapping_add(1);
@@ -309,7 +311,7 @@ pub async fn scan_ports(
                 let i = cursor.fetch_add(1, Ordering::Relaxed);
                 let Some(&port) = ports.get(i) else { break };
                 let Verdict::Decided(state, rtt_us, attempts) =
-                    probe(&conn, SocketAddr::new(ip, port), &est, &cfg).await?;
+                    probe(&conn, SocketAddr::new(ip, port), &est, &cfg, &mut cache).await?;
                 done.fetch_add(1, Ordering::Relaxed);
                 if state == PortState::Closed {
                     closed += 1;
