@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -308,20 +308,11 @@ fn median(v: &[f64]) -> f64 {
 /// Blocking wrapper for callers without a runtime (e.g. a CLI `main`).
 pub fn bench_scan_blocking(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(
-            std::env::var("WARD_BENCH_THREADS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(2),
-        )
         .enable_all()
         .build()
         .map_err(|e| BenchError::Scan(e.to_string()))?;
     rt.block_on(bench_scan(opts))
 }
-
-/// Default pause between repeated runs, if a caller loops.
-pub const SETTLE: Duration = Duration::from_millis(200);
 
 #[cfg(test)]
 mod tests {
