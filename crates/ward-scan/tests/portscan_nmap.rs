@@ -259,3 +259,28 @@ fn one_worker_reusing_refused_sockets_still_sees_every_open_port() {
     assert!(r.filtered.is_empty());
     drop(listeners);
 }
+
+#[test]
+fn ipv6_loopback_is_scanned_like_ipv4() {
+    let l = TcpListener::bind("[::1]:0").expect("IPv6 loopback");
+    let open = l.local_addr().unwrap().port();
+    let closed = {
+        let t = TcpListener::bind("[::1]:0").unwrap();
+        t.local_addr().unwrap().port()
+    };
+    let scope = loopback_scope();
+    let scanner = Scanner::builder().build();
+    let req = ScanRequest {
+        targets: vec!["::1".into()],
+        ports: PortSpec::List(vec![open, closed]),
+        checks: Some([Check::PortScan].into_iter().collect()),
+    };
+    let rep = block_on(scanner.run(&scope, &req));
+    assert!(rep.refusals.is_empty(), "{:?}", rep.refusals);
+    let h = &rep.hosts[0];
+    assert_eq!(h.address.to_string(), "::1");
+    assert_eq!(h.ports.open_ports(), vec![open]);
+    assert_eq!(h.ports.closed, 1);
+    let xml = to_nmap_xml(&rep, &ServiceNames::builtin());
+    assert!(xml.contains("<address addr=\"::1\" addrtype=\"ipv6\"/>"));
+}
