@@ -108,6 +108,7 @@ fn xrdp_is_exposed_without_nla() {
         .as_ref()
         .unwrap_or_else(|| panic!("no certificate: {r:?}"));
     assert_eq!(cert.subject_cn.as_deref(), Some("xrdp-test.invalid"));
+    capture_golden("xrdp-x224-confirm-rdp", r.confirm_hex.as_deref());
     let titles: Vec<&str> = rep.findings.iter().map(|f| f.title.as_str()).collect();
     assert!(
         titles.contains(&"RDP exposed, NLA not enforced"),

@@ -40,6 +40,11 @@ fn nt1_samba_accepts_smbv1_and_matches_nmap() {
     );
     assert_eq!(ours.smb1.word_count, Some(17));
     assert_eq!(ours.smb1.dialect_index, Some(0));
+    assert_eq!(
+        ours.smb1.domain.as_deref(),
+        Some("WARD"),
+        "workgroup from smb.conf"
+    );
     let (nmap, raw) = nmap_smb_protocols(smbd.port);
     assert!(!nmap.is_empty(), "nmap printed no dialects:\n{raw}");
     assert_eq!(
@@ -48,6 +53,11 @@ fn nt1_samba_accepts_smbv1_and_matches_nmap() {
         "ward and nmap disagree; nmap said:\n{raw}"
     );
     assert!(ours.signing.is_some());
+    capture_golden("samba-nt1-smb1-negotiate", ours.smb1.reply_hex.as_deref());
+    capture_golden(
+        "samba-nt1-smb2-negotiate-311",
+        ours.smb2_reply_hex.as_deref(),
+    );
 }
 
 #[test]
@@ -74,6 +84,10 @@ fn default_samba_refuses_smbv1_and_matches_nmap() {
     );
     // Samba's default for a standalone server: signing enabled, not required.
     assert_eq!(ours.signing, Some(Signing::Enabled));
+    capture_golden(
+        "samba-default-smb1-negotiate",
+        ours.smb1.reply_hex.as_deref(),
+    );
 }
 
 #[test]
@@ -97,6 +111,10 @@ fn ms17_010_on_nt1_samba_reaches_transaction_and_reports_patched() {
         "Samba answers STATUS_INVALID_HANDLE: {r:?}"
     );
     assert_eq!(r.verdict, Ms17010Verdict::Patched);
+    capture_golden(
+        "samba-nt1-peeknamedpipe-fid0",
+        r.transaction_reply_hex.as_deref(),
+    );
     assert!(
         r.native_os.as_deref().unwrap_or("").contains("Unix")
             || r.native_lanman.as_deref().unwrap_or("").contains("Samba"),

@@ -194,6 +194,7 @@ fn good_server_has_only_modern_versions_and_a_clean_certificate() {
     assert_eq!(c.issuer_cn.as_deref(), Some("Ward Test CA"));
     assert_eq!(c.public_key.bits, 2048);
     assert!(c.dns_names.contains(&"localhost".to_string()));
+    capture_golden("openssl-good-leaf-cert", t.certificate_hex.as_deref());
     let cs = checks(&rep);
     for bad in [
         "tls.deprecated_protocol",
@@ -233,6 +234,7 @@ fn bad_server_is_caught_on_every_count() {
     let c = t.certificate.as_ref().expect("certificate");
     assert_eq!(c.public_key.bits, 1024);
     assert!(c.self_issued);
+    capture_golden("openssl-bad-leaf-cert", t.certificate_hex.as_deref());
     let cs = checks(&rep);
     for expected in [
         "tls.deprecated_protocol",

@@ -355,7 +355,14 @@ pub fn parse_smb1_negotiate(p: &[u8]) -> Result<Smb1Negotiate, ParseError> {
         const CAP_EXTENDED_SECURITY: u32 = 0x8000_0000;
         if n.capabilities & CAP_EXTENDED_SECURITY == 0 && m.bytes.len() >= challenge_len {
             let rest = &m.bytes[challenge_len..];
-            let unicode = m.header.flags2 & 0x8000 != 0;
+            // Samba answers in UTF-16 whenever it has CAP_UNICODE, even to a
+            // client that did not set SMB_FLAGS2_UNICODE; look at the bytes.
+            const CAP_UNICODE: u32 = 0x0000_0004;
+            let unicode = m.header.flags2 & 0x8000 != 0
+                || (n.capabilities & CAP_UNICODE != 0
+                    && rest.len() >= 2
+                    && rest[0] != 0
+                    && rest[1] == 0);
             let (dom, used) = if unicode {
                 utf16le_z(rest)
             } else {

@@ -227,3 +227,15 @@ pub fn run_openssl(dir: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// When `WARD_CAPTURE_GOLDEN` is set, peer tests save the raw replies they
+/// received under `tests/golden/` (hex), for the parser golden tests.
+pub fn capture_golden(name: &str, hex: Option<&str>) {
+    if std::env::var_os("WARD_CAPTURE_GOLDEN").is_none() {
+        return;
+    }
+    let Some(hex) = hex else { return };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.hex")), format!("{hex}\n")).unwrap();
+}
