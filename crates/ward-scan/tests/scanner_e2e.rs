@@ -146,6 +146,13 @@ fn http_banner_admin_interface_outputs_and_rescan_reconciliation() {
 
 #[test]
 fn cancellation_stops_a_full_range_scan_at_once() {
+    // One scan's own token (`ward scan cancel <id>`), a child of the
+    // scanner's. It is cancelled from the progress callback once 2,000 ports
+    // are done, so the scan has certainly started.
+    let parent = ward_scan::CancellationToken::new();
+    let token = parent.child_token();
+    let cancelled_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let (t, at) = (token.clone(), cancelled_at.clone());
     let scanner = Arc::new(
         Scanner::builder()
             .port_scan(PortScanConfig {
@@ -154,33 +161,34 @@ fn cancellation_stops_a_full_range_scan_at_once() {
                 ..PortScanConfig::default()
             })
             .rate_per_target(20_000)
+            .cancel_token(parent)
+            .on_progress(
+                move |p| {
+                    if p.ports_done >= 2_000 && !t.is_cancelled() {
+                        *at.lock().unwrap() = Some(Instant::now());
+                        t.cancel();
+                    }
+                },
+                Duration::from_millis(5),
+            )
             .build(),
     );
-    // One scan's own token (`ward scan cancel <id>`), a child of the scanner's.
-    let token = scanner.cancel_token().child_token();
     let req = ScanRequest {
         targets: vec!["127.0.0.1".into()],
         ports: PortSpec::Full,
         checks: Some([Check::PortScan].into_iter().collect()),
     };
-    let t0 = Instant::now();
-    let sc = scanner.clone();
-    let rep = block_on(async move {
-        let t = token.clone();
-        let canceller = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            t.cancel();
-        });
-        let rep = sc.run_cancellable(&loopback_scope(), &req, token).await;
-        canceller.await.unwrap();
-        rep
-    });
-    let took = t0.elapsed();
+    let rep = block_on(scanner.run_cancellable(&loopback_scope(), &req, token));
+    let stopped_after = cancelled_at
+        .lock()
+        .unwrap()
+        .expect("cancelled from the progress callback")
+        .elapsed();
     assert!(rep.cancelled);
-    // At 20,000 probes/s the full range would take over 3 s.
+    // At 20,000 probes/s the rest of the range would take over 3 s.
     assert!(
-        took < Duration::from_millis(2500),
-        "cancellation took {took:?}"
+        stopped_after < Duration::from_millis(1000),
+        "the scan went on for {stopped_after:?} after cancellation"
     );
     let h = &rep.hosts[0];
     assert!(
