@@ -108,9 +108,13 @@ pub async fn get(
         .await?;
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 8192];
+    // The whole response gets a deadline, so a server trickling bytes cannot
+    // hold a probe for long.
+    let deadline = tokio::time::Instant::now() + conn.io_timeout * 2;
     while buf.len() < 64 * 1024 {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let n = match conn
-            .recv_some(&mut s, addr, &mut chunk, conn.io_timeout, "http response")
+            .recv_some(&mut s, addr, &mut chunk, left, "http response")
             .await
         {
             Ok(n) => n,

@@ -23,7 +23,8 @@ async fn exchange(
     stage: &'static str,
 ) -> Result<Vec<u8>, ProbeError> {
     conn.send(s, addr, req, stage).await?;
-    loop {
+    // A peer sending nothing but keep-alives must not hold us forever.
+    for _ in 0..16 {
         let mut h = [0u8; 4];
         conn.recv_exact(s, addr, &mut h, stage).await?;
         let (ty, len) = smb::parse_netbios_header(&h);
@@ -41,6 +42,10 @@ async fn exchange(
             return Ok(p);
         }
     }
+    Err(ProbeError::Timeout {
+        address: addr,
+        stage,
+    })
 }
 
 /// Signing as negotiated.

@@ -24,9 +24,13 @@ pub async fn hello_exchange(
     conn.send(s, addr, hello, "tls client hello").await?;
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
+    // The whole flight gets a deadline, so a server trickling bytes cannot
+    // hold a probe for long.
+    let deadline = tokio::time::Instant::now() + conn.io_timeout * 2;
     loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let n = match conn
-            .recv_some(s, addr, &mut chunk, conn.io_timeout, "tls server flight")
+            .recv_some(s, addr, &mut chunk, left, "tls server flight")
             .await
         {
             Ok(n) => n,
