@@ -182,3 +182,40 @@ fn checks_outside_consent_are_refused_and_not_run() {
     assert!(!rep.findings.iter().any(|f| f.check == "port.open"));
     assert!(count.load(Ordering::SeqCst) >= 1);
 }
+
+#[test]
+fn a_scan_stops_when_its_window_closes() {
+    // The window closes about two seconds from now; at 500 probes/s the
+    // 5,000 ports (on an address no other test uses, below the ephemeral
+    // range) would take ten.
+    let now = Timestamp::now();
+    let mut scope = loopback_scope();
+    scope.cidrs.push("127.0.0.78/32".parse().unwrap());
+    scope.windows = vec![TimeWindow {
+        start: Timestamp(now.0 - 60),
+        end: Timestamp(now.0 + 2),
+    }];
+    let req = ScanRequest {
+        targets: vec!["127.0.0.78".into()],
+        ports: PortSpec::List((2_000..7_000).collect()),
+        checks: Some([ward_scan::Check::PortScan].into_iter().collect()),
+    };
+    let t0 = std::time::Instant::now();
+    let rep = block_on(
+        Scanner::builder()
+            .rate_per_target(500)
+            .build()
+            .run(&scope, &req),
+    );
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the scan ran {took:?}, past its window"
+    );
+    let h = &rep.hosts[0];
+    assert!(
+        h.errors.iter().any(|e| e.code == "SCAN-N002"),
+        "{:?}",
+        h.errors
+    );
+}
