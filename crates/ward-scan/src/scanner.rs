@@ -198,6 +198,55 @@ pub struct ScanReport {
     pub skipped_ranges: Vec<crate::scope::Cidr>,
 }
 
+impl ScanReport {
+    /// Which [`Check`] produced a finding check id (`smb.v1` → `Smb`).
+    pub fn check_of(check_id: &str) -> Option<Check> {
+        let c = match check_id {
+            "smb.ms17_010" => Check::Ms17010,
+            "smb.doublepulsar" => Check::DoublePulsar,
+            _ => match check_id.split('.').next()? {
+                "port" => Check::PortScan,
+                "smb" => Check::Smb,
+                "rdp" => Check::Rdp,
+                "tls" => Check::Tls,
+                "eol" => Check::Eol,
+                "http" => Check::Http,
+                _ => return None,
+            },
+        };
+        Some(c)
+    }
+
+    /// Whether this scan looked where `key` was found, so that not seeing it
+    /// again means it is gone: the address was scanned to the end (not
+    /// cancelled, window still open), the check ran, and the port (if any)
+    /// was among those probed. Use with [`crate::Reconciliation::retain_covered`].
+    pub fn covers(&self, key: &crate::FindingKey) -> bool {
+        let Some(check) = Self::check_of(&key.check) else {
+            return false;
+        };
+        if key.member != self.member || !self.checks.contains(&check) {
+            return false;
+        }
+        let Some(h) = self.hosts.iter().find(|h| h.address == key.address) else {
+            return false;
+        };
+        if h.errors
+            .iter()
+            .any(|e| e.code == "SCAN-N002" || e.code == "SCAN-N003")
+        {
+            return false;
+        }
+        match key.port {
+            Some(p) if self.checks.contains(&Check::PortScan) => match &self.ports {
+                PortSpec::Full => true,
+                spec => spec.ports().contains(&p),
+            },
+            _ => true,
+        }
+    }
+}
+
 /// Builds a [`Scanner`].
 #[derive(Clone)]
 pub struct ScannerBuilder {
@@ -1273,3 +1322,62 @@ where
 
 /// Re-exported for callers that want "no limit".
 pub const NO_RATE_LIMIT: u32 = UNLIMITED;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::x509::PublicKeyInfo;
+
+    #[test]
+    fn check_ids_map_to_checks() {
+        assert_eq!(ScanReport::check_of("smb.v1"), Some(Check::Smb));
+        assert_eq!(ScanReport::check_of("smb.ms17_010"), Some(Check::Ms17010));
+        assert_eq!(
+            ScanReport::check_of("smb.doublepulsar"),
+            Some(Check::DoublePulsar)
+        );
+        assert_eq!(ScanReport::check_of("port.open"), Some(Check::PortScan));
+        assert_eq!(ScanReport::check_of("tls.cert_expired"), Some(Check::Tls));
+        assert_eq!(ScanReport::check_of("nonsense"), None);
+    }
+
+    #[test]
+    fn certificate_judgements() {
+        let now = Timestamp(2_000_000_000);
+        let mut c = CertInfo {
+            subject_cn: Some("www.rxh.example".into()),
+            issuer_cn: Some("Some CA".into()),
+            self_issued: false,
+            not_before: Timestamp(now.0 - 86_400),
+            not_after: Timestamp(now.0 + 90 * 86_400),
+            dns_names: vec!["www.rxh.example".into()],
+            ip_addresses: vec![],
+            public_key: PublicKeyInfo {
+                algorithm: "rsa".into(),
+                bits: 2048,
+                curve: None,
+            },
+            signature_algorithm: "sha256WithRSAEncryption".into(),
+            serial_hex: "01".into(),
+        };
+        assert!(cert_findings(&c, Some("www.rxh.example"), now).is_empty());
+        c.not_after = Timestamp(now.0 + 5 * 86_400);
+        c.public_key = PublicKeyInfo {
+            algorithm: "ec".into(),
+            bits: 192,
+            curve: Some("prime192v1".into()),
+        };
+        let ids: Vec<&str> = cert_findings(&c, Some("mail.rxh.example"), now)
+            .iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "tls.cert_expiring",
+                "tls.cert_name_mismatch",
+                "tls.cert_weak_key"
+            ]
+        );
+    }
+}

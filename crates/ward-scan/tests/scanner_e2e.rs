@@ -153,6 +153,14 @@ fn http_banner_admin_interface_outputs_and_rescan_reconciliation() {
     let r = reconcile(&previous, &rep2.findings);
     assert!(r.new.is_empty() && r.seen_again.is_empty(), "{r:?}");
     assert_eq!(r.closed.len(), previous.len());
+    // Everything closed was looked for again; a finding on an address this
+    // scan did not visit would not be closed.
+    let mut r2 = r.clone();
+    let mut elsewhere = previous[0].clone();
+    elsewhere.address = "127.0.0.9".parse().unwrap();
+    r2.closed.push(elsewhere);
+    r2.retain_covered(|k| rep2.covers(k));
+    assert_eq!(r2.closed.len(), previous.len());
 }
 
 #[test]
