@@ -381,8 +381,8 @@ async fn admin_advance(State(inner): State<Arc<Inner>>, Json(b): Json<AdvanceBod
     admin_clock(State(inner)).await
 }
 
+// `deny_unknown_fields` does not combine with `flatten`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FaultBody {
     #[serde(flatten)]
     kind: FaultKind,
