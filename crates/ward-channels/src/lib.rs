@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 pub mod jwt;
 pub mod notify;
 pub mod phone;
+pub mod ratelimit;
 
 /// The kind of a delivery channel. Serialises as a stable lowercase string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

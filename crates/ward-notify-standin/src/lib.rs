@@ -9,8 +9,8 @@
 //! - JWT checks exactly as Notify makes them ([`auth`]): HS256, `iss` = service id, `iat`
 //!   within ±30 s, the documented `AuthError` messages.
 //! - Error bodies `{"status_code": N, "errors": [{"error": ..., "message": ...}]}`.
-//! - The rate limit (a token bucket per key: 1,000 burst, 50/s, reported as 3,000 per
-//!   minute, `RateLimitError`) and the daily limit (`TooManyRequestsError`).
+//! - The rate limit (a token bucket per service and key type, as Notify keys it: 1,000
+//!   burst, 50/s, reported as 3,000 per minute, `RateLimitError`) and the daily limit (`TooManyRequestsError`).
 //! - Test-key behaviour: `07700900003` → `temporary-failure`, `07700900002` →
 //!   `permanent-failure`, every other number `delivered`; status progression
 //!   `created` → `sending` → `pending` → final; delivery-status and received-text callbacks

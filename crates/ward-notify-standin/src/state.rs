@@ -278,7 +278,7 @@ pub(crate) struct State {
     pub notifications: Vec<Notification>,
     pub by_id: HashMap<Uuid, usize>,
     pub received: Vec<ReceivedText>,
-    buckets: HashMap<usize, Bucket>,
+    buckets: HashMap<KeyType, Bucket>,
     daily: (Option<NaiveDate>, u64),
     pub faults: Vec<Fault>,
     pub outcomes: HashMap<String, Status>,
@@ -330,16 +330,12 @@ impl State {
         self.faults.last().map(|f| f.kind)
     }
 
-    /// Token bucket per key; `Err` is Notify's 429 `RateLimitError`.
-    pub fn take_rate_token(
-        &mut self,
-        key: usize,
-        key_type: KeyType,
-        now_secs: f64,
-    ) -> Result<(), ApiError> {
+    /// Token bucket per service and key type, as Notify keys its limit (the service is
+    /// the only one here); `Err` is Notify's 429 `RateLimitError`.
+    pub fn take_rate_token(&mut self, key_type: KeyType, now_secs: f64) -> Result<(), ApiError> {
         let rl = &self.config.rate_limit;
         let size = f64::from(rl.bucket_size);
-        let b = self.buckets.entry(key).or_insert(Bucket {
+        let b = self.buckets.entry(key_type).or_insert(Bucket {
             tokens: size,
             last: now_secs,
         });
@@ -395,7 +391,7 @@ impl State {
     ) -> Result<Accepted, ApiError> {
         let key = self.config.keys[key_idx].clone();
         let req = validate_schema(kind, body)?;
-        self.take_rate_token(key_idx, key.key_type, now_secs)?;
+        self.take_rate_token(key.key_type, now_secs)?;
         if key.key_type != KeyType::Test && self.daily_count_at(now) >= self.config.daily_limit {
             self.stats.daily_limited += 1;
             return Err(ApiError::one(

@@ -126,7 +126,7 @@ async fn rate_limit_is_a_token_bucket_of_1000_then_50_per_second() {
         )
     );
     assert_eq!(refused["status_code"], 429);
-    // Another key has its own bucket.
+    // Another key type has its own bucket.
     assert_eq!(
         api.sms(defaults::LIVE_SECRET, "07700900123", "live")
             .await
