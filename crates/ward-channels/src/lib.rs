@@ -35,6 +35,7 @@ pub mod jwt;
 pub mod notify;
 pub mod phone;
 pub mod ratelimit;
+pub mod webhook;
 
 /// The kind of a delivery channel. Serialises as a stable lowercase string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
