@@ -35,6 +35,7 @@ pub mod jwt;
 pub mod notify;
 pub mod phone;
 pub mod ratelimit;
+pub mod smtp;
 pub mod webhook;
 
 /// The kind of a delivery channel. Serialises as a stable lowercase string.
