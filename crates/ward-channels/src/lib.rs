@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod bench;
 pub mod jwt;
 pub mod notify;
 pub mod phone;

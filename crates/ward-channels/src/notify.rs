@@ -312,6 +312,11 @@ impl NotifyClient {
         self.limits.daily.usage()
     }
 
+    /// The sender-side rate limit in force (`None` when disabled).
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.limits.bucket.as_ref().map(|b| b.limit())
+    }
+
     /// Tokens left in the sender-side bucket (`None` when disabled).
     pub fn rate_tokens_available(&self) -> Option<f64> {
         self.limits.bucket.as_ref().map(|b| b.available())

@@ -113,7 +113,15 @@ impl std::fmt::Debug for SmtpChannel {
 }
 
 impl SmtpChannel {
+    /// Builds the pooled transport. Must run inside a Tokio runtime: the pool spawns its
+    /// idle-connection reaper there.
     pub fn new(config: SmtpConfig) -> Result<Self, ChannelError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ChannelError::InvalidConfig {
+                field: "runtime",
+                reason: "SmtpChannel::new must be called inside a Tokio runtime".into(),
+            });
+        }
         let from: Mailbox = config
             .from
             .parse()
@@ -127,6 +135,13 @@ impl SmtpChannel {
             .unwrap_or_else(|| config.host.clone());
         let mut tls = TlsParameters::builder(server_name);
         if let Some(pem) = &config.extra_ca_pem {
+            // lettre accepts a PEM with no certificate in it; that would trust nothing new.
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(ChannelError::InvalidConfig {
+                    field: "extra_ca_pem",
+                    reason: "no `-----BEGIN CERTIFICATE-----` block".into(),
+                });
+            }
             let cert =
                 Certificate::from_pem(pem.as_bytes()).map_err(|e| ChannelError::InvalidConfig {
                     field: "extra_ca_pem",
@@ -261,7 +276,13 @@ mod tests {
     }
 
     #[test]
-    fn config_errors_name_the_field() {
+    fn needs_a_runtime() {
+        let e = SmtpChannel::new(SmtpConfig::new("h", 587, "a@b.example")).unwrap_err();
+        assert!(e.to_string().contains("runtime"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn config_errors_name_the_field() {
         let e = SmtpChannel::new(SmtpConfig::new("h", 587, "not a mailbox")).unwrap_err();
         assert!(e.to_string().contains("`from`"), "{e}");
         let mut c = SmtpConfig::new("h", 587, "a@b.example");

@@ -420,3 +420,51 @@ async fn restart_with_in_flight_row_does_not_send_twice() {
     assert_eq!(s.notifications_with_reference("inflight-1").len(), 1);
     assert_eq!(s.notifications_with_reference("inflight-2").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_drain_delivers_each_message_once_within_the_limit() {
+    let cfg = StandinConfig {
+        rate_limit: RateLimitConfig {
+            per_minute: 3000,
+            bucket_size: 50,
+            refill_per_sec: 500.0,
+        },
+        ..StandinConfig::default()
+    };
+    let s = bind("127.0.0.1:0", cfg).await.unwrap();
+    let c = NotifyClient::new(
+        NotifyConfig::new(
+            s.api_key("ward-live").unwrap(),
+            defaults::SMS_TEMPLATE_ID.to_string(),
+            defaults::EMAIL_TEMPLATE_ID.to_string(),
+        )
+        .with_base_url(s.base_url())
+        .with_rate_limit(Some(RateLimit {
+            burst: 40,
+            per_second: 450.0,
+            max_wait_ms: 10_000,
+        })),
+    )
+    .unwrap();
+    let report = ward_channels::bench::drain(&c, 300, 8).await;
+    assert_eq!(report.accepted, 300, "{report}");
+    assert_eq!(report.permanent, 0);
+    // 260 after the burst at 450/s cannot take less than ~0.58 s.
+    assert!(report.elapsed >= Duration::from_millis(550), "{report}");
+    assert_eq!(
+        report.rate_limited_minimum,
+        Some(Duration::from_secs_f64(260.0 / 450.0))
+    );
+    assert_eq!(s.stats().sends_accepted, 300);
+    let mut refs: Vec<String> = s
+        .notifications()
+        .into_iter()
+        .filter_map(|n| n.reference)
+        .collect();
+    refs.sort();
+    refs.dedup();
+    assert_eq!(refs.len(), 300);
+    assert!(report
+        .to_string()
+        .starts_with("notify drain: 300 notifications in "));
+}

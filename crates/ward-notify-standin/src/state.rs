@@ -287,6 +287,9 @@ pub(crate) struct State {
     pub callback_log: Vec<CallbackRecord>,
     pub stats: Stats,
     seq: u64,
+    /// Indexes of notifications with status changes still to come, so a tick does not
+    /// scan every notification ever sent.
+    active: Vec<usize>,
 }
 
 const SMOKE_NUMBERS: &[&str] = &["447700900000", "447700900111", "447700900222"];
@@ -316,6 +319,7 @@ impl State {
             pending_callbacks: VecDeque::new(),
             callback_log: Vec::new(),
             seq: 0,
+            active: Vec::new(),
         }
     }
 
@@ -520,6 +524,7 @@ impl State {
             steps,
         };
         self.by_id.insert(id, self.notifications.len());
+        self.active.push(self.notifications.len());
         self.notifications.push(n);
         if self.callbacks.statuses == CallbackStatuses::All {
             let idx = self.notifications.len() - 1;
@@ -580,7 +585,8 @@ impl State {
 
     /// Moves every notification whose next step is due; queues callbacks.
     pub fn progress(&mut self, now: DateTime<Utc>) {
-        for idx in 0..self.notifications.len() {
+        let active = std::mem::take(&mut self.active);
+        for &idx in &active {
             loop {
                 let n = &mut self.notifications[idx];
                 let Some(&(at, status)) = n.steps.front() else {
@@ -605,6 +611,10 @@ impl State {
                 }
             }
         }
+        self.active = active
+            .into_iter()
+            .filter(|&i| !self.notifications[i].steps.is_empty())
+            .collect();
     }
 
     fn queue_status_callback(&mut self, idx: usize, now: DateTime<Utc>) {
