@@ -234,6 +234,38 @@ impl StandinHandle {
         self.inner.state().config.api_key(name)
     }
 
+    /// A human summary for `ward notify-standin`: base URL, service, keys and templates.
+    pub fn describe(&self) -> String {
+        let cfg = self.config();
+        let mut out = format!(
+            "GOV.UK Notify stand-in at {}\nservice {} ({})\n",
+            self.base_url(),
+            cfg.service_id,
+            cfg.service_name
+        );
+        for k in &cfg.keys {
+            if let Some(full) = cfg.api_key(&k.name) {
+                out.push_str(&format!(
+                    "api key ({}): {full}\n",
+                    k.key_type.upper().to_lowercase()
+                ));
+            }
+        }
+        for t in &cfg.templates {
+            out.push_str(&format!(
+                "{} template {}: {}\n",
+                t.template_type.as_str(),
+                t.id,
+                t.name
+            ));
+        }
+        out.push_str(&format!(
+            "admin API: {}/_standin/ (faults, clock, received texts)\n",
+            self.base_url()
+        ));
+        out
+    }
+
     pub fn config(&self) -> StandinConfig {
         self.inner.state().config.clone()
     }
