@@ -155,7 +155,7 @@ impl Channel for WebhookChannel {
     }
 }
 
-/// `sha256=<hex>` of HMAC-SHA-256(secret, "<timestamp>.<body>").
+/// `sha256=<hex>` of `HMAC-SHA-256(secret, "<timestamp>.<body>")`.
 pub fn sign(secret: &str, timestamp: u64, body: &[u8]) -> String {
     let mut data = Vec::with_capacity(body.len() + 21);
     data.extend_from_slice(timestamp.to_string().as_bytes());
