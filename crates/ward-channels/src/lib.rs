@@ -7,10 +7,15 @@
 //!
 //! Channels:
 //! - [`LogChannel`]: writes the message through `tracing`; the offline default.
-//! - [`notify::NotifyClient`]: GOV.UK Notify SMS and e-mail (`POST /v2/notifications/sms|email`),
-//!   JWT-authenticated, with Notify's error bodies mapped onto outcomes.
+//! - [`notify::NotifyClient`] (with [`notify::NotifySms`] / [`notify::NotifyEmail`]): GOV.UK
+//!   Notify SMS and e-mail (`POST /v2/notifications/sms|email`), JWT-authenticated, Notify's
+//!   error bodies mapped onto outcomes, a shared sender-side token bucket and daily counter
+//!   ([`ratelimit`]), status polling, received-text polling, callback types.
+//! - [`smtp::SmtpChannel`]: e-mail through `lettre` (rustls, STARTTLS or implicit TLS, pooled).
+//! - [`webhook::WebhookChannel`]: signed JSON, Slack and Microsoft Teams posts.
 //!
 //! Phone numbers are validated and normalised to UK E.164 by [`phone::normalise_uk_mobile`].
+//! [`bench::drain`] measures how long N notifications take to drain under the rate limit.
 //!
 //! ```
 //! use ward_channels::{Channel, ChannelKind, DeliveryOutcome, LogChannel, OutboundMessage, Recipient};
@@ -31,9 +36,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod bench;
 pub mod jwt;
 pub mod notify;
 pub mod phone;
+pub mod ratelimit;
+pub mod smtp;
+pub mod webhook;
 
 /// The kind of a delivery channel. Serialises as a stable lowercase string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -14,8 +14,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::jwt::ApiKey;
 use crate::phone::normalise_uk_mobile;
+use crate::ratelimit::{shared_limits, until_utc_midnight, DailyUsage, KeyLimits, RateLimit};
 use crate::{Channel, ChannelError, ChannelKind, DeliveryOutcome, OutboundMessage, Recipient};
 
 /// The production Notify API.
@@ -43,6 +46,20 @@ pub struct NotifyConfig {
     /// Whole-request timeout; a timeout is Retryable.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Sender-side token bucket, shared by all clients of this key in the process.
+    /// `None` disables it (Notify's own limit still applies).
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: Option<RateLimit>,
+    /// The service's daily message limit (Notify: 250,000 for a live service).
+    #[serde(default = "default_daily_limit")]
+    pub daily_limit: u64,
+}
+
+fn default_rate_limit() -> Option<RateLimit> {
+    Some(RateLimit::default())
+}
+fn default_daily_limit() -> u64 {
+    250_000
 }
 
 impl std::fmt::Debug for NotifyConfig {
@@ -53,6 +70,8 @@ impl std::fmt::Debug for NotifyConfig {
             .field("sms_template_id", &self.sms_template_id)
             .field("email_template_id", &self.email_template_id)
             .field("timeout_ms", &self.timeout_ms)
+            .field("rate_limit", &self.rate_limit)
+            .field("daily_limit", &self.daily_limit)
             .finish()
     }
 }
@@ -78,7 +97,15 @@ impl NotifyConfig {
             sms_sender_id: None,
             email_reply_to_id: None,
             timeout_ms: default_timeout_ms(),
+            rate_limit: default_rate_limit(),
+            daily_limit: default_daily_limit(),
         }
+    }
+
+    /// Replaces (or with `None` disables) the sender-side token bucket.
+    pub fn with_rate_limit(mut self, rate_limit: Option<RateLimit>) -> Self {
+        self.rate_limit = rate_limit;
+        self
     }
 
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
@@ -171,6 +198,11 @@ pub struct NotifyClient {
     sms_sender_id: Option<String>,
     email_reply_to_id: Option<String>,
     http: reqwest::Client,
+    limits: Arc<KeyLimits>,
+    /// References whose last attempt may have reached Notify without our learning the
+    /// answer (timeout, transport error, 5xx). Before sending one again the client asks
+    /// Notify whether it already has it, so a retry never texts twice.
+    uncertain: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl NotifyClient {
@@ -198,7 +230,15 @@ impl NotifyClient {
             .user_agent(concat!("ward/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ChannelError::HttpClient(e.to_string()))?;
+        let limits = shared_limits(
+            // Different endpoints (a stand-in per test) have different limits.
+            &format!("{base_url}|{}:{}", key.service_id, key.key_name),
+            config.rate_limit,
+            config.daily_limit,
+        );
         Ok(NotifyClient {
+            uncertain: Arc::default(),
+            limits,
             key,
             base_url,
             sms_template_id: config.sms_template_id,
@@ -243,7 +283,8 @@ impl NotifyClient {
             reference: &msg.reference,
             sms_sender_id: self.sms_sender_id.as_deref(),
         };
-        self.post_send("/v2/notifications/sms", &body).await
+        self.post_send(&msg.reference, "/v2/notifications/sms", &body)
+            .await
     }
 
     /// Sends an e-mail through the e-mail template.
@@ -262,10 +303,123 @@ impl NotifyClient {
             reference: &msg.reference,
             email_reply_to_id: self.email_reply_to_id.as_deref(),
         };
-        self.post_send("/v2/notifications/email", &body).await
+        self.post_send(&msg.reference, "/v2/notifications/email", &body)
+            .await
     }
 
-    async fn post_send<B: Serialize>(&self, path: &str, body: &B) -> DeliveryOutcome {
+    /// Today's usage against the daily limit (counted by this process for this key).
+    pub fn daily_usage(&self) -> DailyUsage {
+        self.limits.daily.usage()
+    }
+
+    /// The sender-side rate limit in force (`None` when disabled).
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.limits.bucket.as_ref().map(|b| b.limit())
+    }
+
+    /// Tokens left in the sender-side bucket (`None` when disabled).
+    pub fn rate_tokens_available(&self) -> Option<f64> {
+        self.limits.bucket.as_ref().map(|b| b.available())
+    }
+
+    /// Marks `reference` as possibly already sent (e.g. an outbox row that was in flight
+    /// when the process died), so the next send first checks Notify for it.
+    pub fn mark_uncertain(&self, reference: &str) {
+        self.uncertain_set().insert(reference.to_string());
+    }
+
+    fn uncertain_set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.uncertain.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn post_send<B: Serialize>(
+        &self,
+        reference: &str,
+        path: &str,
+        body: &B,
+    ) -> DeliveryOutcome {
+        let was_uncertain = self.uncertain_set().contains(reference);
+        if was_uncertain && !reference.is_empty() {
+            match self.find_by_reference(reference).await {
+                Ok(found) if !found.is_empty() => {
+                    self.uncertain_set().remove(reference);
+                    let n = &found[0];
+                    return DeliveryOutcome::Accepted {
+                        provider_id: Some(n.id.clone()),
+                        http_status: None,
+                        detail: format!(
+                            "notify already had notification {} for this reference (status {}); not sent again",
+                            n.id,
+                            n.status.as_str()
+                        ),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return DeliveryOutcome::Retryable {
+                        reason: format!("could not check for an earlier send: {e}"),
+                        retry_after: None,
+                    }
+                }
+            }
+        }
+        let outcome = self.post_send_limited(path, body).await;
+        match &outcome {
+            DeliveryOutcome::Retryable { reason, .. }
+                if !reason.starts_with("HTTP 429")
+                    && !reason.starts_with("sender-side")
+                    && !reason.starts_with("daily limit") =>
+            {
+                self.uncertain_set().insert(reference.to_string());
+            }
+            _ => {
+                self.uncertain_set().remove(reference);
+            }
+        }
+        outcome
+    }
+
+    async fn post_send_limited<B: Serialize>(&self, path: &str, body: &B) -> DeliveryOutcome {
+        if self.limits.daily.usage().exhausted {
+            return DeliveryOutcome::Retryable {
+                reason: "daily limit reached (TooManyRequestsError earlier today)".to_string(),
+                retry_after: Some(until_utc_midnight()),
+            };
+        }
+        if let Some(bucket) = &self.limits.bucket {
+            if let Err(wait) = bucket.acquire().await {
+                return DeliveryOutcome::Retryable {
+                    reason: format!(
+                        "sender-side rate limit: next token in {} ms",
+                        wait.as_millis()
+                    ),
+                    retry_after: Some(wait),
+                };
+            }
+        }
+        let outcome = self.post_send_now(path, body).await;
+        match &outcome {
+            DeliveryOutcome::Accepted { .. } => self.limits.daily.record_sent(),
+            DeliveryOutcome::Retryable { reason, .. } if reason.contains("RateLimitError") => {
+                if let Some(bucket) = &self.limits.bucket {
+                    bucket.drain();
+                }
+            }
+            DeliveryOutcome::Retryable { reason, .. }
+                if reason.contains("TooManyRequestsError") =>
+            {
+                self.limits.daily.mark_exhausted();
+                return DeliveryOutcome::Retryable {
+                    reason: reason.clone(),
+                    retry_after: Some(until_utc_midnight()),
+                };
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    async fn post_send_now<B: Serialize>(&self, path: &str, body: &B) -> DeliveryOutcome {
         let url = format!("{}{path}", self.base_url);
         let res = self
             .http
@@ -294,6 +448,323 @@ impl NotifyClient {
         };
         classify_response(status, &bytes, retry_after)
     }
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+    ) -> Result<T, NotifyError> {
+        let url = format!("{}{path_and_query}", self.base_url);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(self.key.token_now())
+            .send()
+            .await
+            .map_err(|e| NotifyError::Transport {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = resp.status().as_u16();
+        let retry_after = parse_retry_after(resp.headers());
+        let bytes = resp.bytes().await.map_err(|e| NotifyError::Transport {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        if !(200..300).contains(&status) {
+            let body = serde_json::from_slice::<NotifyErrorBody>(&bytes).ok();
+            return Err(NotifyError::Api {
+                status,
+                summary: body.as_ref().map(|b| b.summary()).unwrap_or_else(|| {
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+                }),
+                body,
+                retry_after,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| NotifyError::Decode {
+            url,
+            reason: e.to_string(),
+        })
+    }
+
+    /// `GET /v2/notifications/{id}`: the status-polling backstop to callbacks.
+    pub async fn get_notification(&self, id: &str) -> Result<NotificationInfo, NotifyError> {
+        let id = uuid::Uuid::parse_str(id).map_err(|e| NotifyError::InvalidArgument {
+            field: "id",
+            reason: e.to_string(),
+        })?;
+        self.get_json(&format!("/v2/notifications/{id}")).await
+    }
+
+    /// Notifications sent with `reference` (newest first, first page of 250). Used after a
+    /// lost reply to learn whether a send went through before sending it again.
+    pub async fn find_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<NotificationInfo>, NotifyError> {
+        let page: NotificationsPage = self
+            .get_json(&format!(
+                "/v2/notifications?reference={}",
+                url_encode(reference)
+            ))
+            .await?;
+        Ok(page.notifications)
+    }
+
+    /// One page (up to 250, newest first) of `GET /v2/received-text-messages`.
+    pub async fn received_texts_page(
+        &self,
+        older_than: Option<&str>,
+    ) -> Result<ReceivedTextsPage, NotifyError> {
+        match older_than {
+            Some(id) => {
+                let id = uuid::Uuid::parse_str(id).map_err(|e| NotifyError::InvalidArgument {
+                    field: "older_than",
+                    reason: e.to_string(),
+                })?;
+                self.get_json(&format!("/v2/received-text-messages?older_than={id}"))
+                    .await
+            }
+            None => self.get_json("/v2/received-text-messages").await,
+        }
+    }
+
+    /// Received texts newer than `last_seen_id`, oldest first, following `older_than`
+    /// pages back until the last one seen (or the end, at most `max_pages`). Feed the
+    /// newest id back in on the next poll.
+    pub async fn received_texts_since(
+        &self,
+        last_seen_id: Option<&str>,
+        max_pages: usize,
+    ) -> Result<Vec<ReceivedText>, NotifyError> {
+        let mut out = Vec::new();
+        let mut older_than: Option<String> = None;
+        for _ in 0..max_pages.max(1) {
+            let page = self.received_texts_page(older_than.as_deref()).await?;
+            if page.received_text_messages.is_empty() {
+                break;
+            }
+            for t in page.received_text_messages {
+                if Some(t.id.as_str()) == last_seen_id {
+                    out.reverse();
+                    return Ok(out);
+                }
+                older_than = Some(t.id.clone());
+                out.push(t);
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// Errors from Notify's read APIs (sends report a [`DeliveryOutcome`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("NF001 Notify answered HTTP {status}: {summary}")]
+    Api {
+        status: u16,
+        summary: String,
+        body: Option<NotifyErrorBody>,
+        retry_after: Option<Duration>,
+    },
+    #[error("NF002 request to {url} failed: {reason}")]
+    Transport { url: String, reason: String },
+    #[error("NF003 reply from {url} not understood: {reason}")]
+    Decode { url: String, reason: String },
+    #[error("NF004 invalid `{field}`: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+}
+
+impl NotifyError {
+    /// Worth retrying later (429, 5xx, transport).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            NotifyError::Api { status, .. } => *status == 429 || *status >= 500,
+            NotifyError::Transport { .. } => true,
+            NotifyError::Decode { .. } | NotifyError::InvalidArgument { .. } => false,
+        }
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A notification's status as Notify reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyStatus {
+    Created,
+    Sending,
+    Pending,
+    Sent,
+    Delivered,
+    PermanentFailure,
+    TemporaryFailure,
+    TechnicalFailure,
+    /// Any status ward does not act on (letters, `cancelled`, future additions).
+    #[serde(other)]
+    Other,
+}
+
+impl NotifyStatus {
+    /// No further change is expected.
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            NotifyStatus::Created | NotifyStatus::Sending | NotifyStatus::Pending
+        )
+    }
+    /// Reached the handset or inbox (`sent` is as far as international SMS reports).
+    pub fn is_delivered(self) -> bool {
+        matches!(self, NotifyStatus::Delivered | NotifyStatus::Sent)
+    }
+    /// Failed: the caller should fail over to the next channel.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            NotifyStatus::PermanentFailure
+                | NotifyStatus::TemporaryFailure
+                | NotifyStatus::TechnicalFailure
+        )
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyStatus::Created => "created",
+            NotifyStatus::Sending => "sending",
+            NotifyStatus::Pending => "pending",
+            NotifyStatus::Sent => "sent",
+            NotifyStatus::Delivered => "delivered",
+            NotifyStatus::PermanentFailure => "permanent-failure",
+            NotifyStatus::TemporaryFailure => "temporary-failure",
+            NotifyStatus::TechnicalFailure => "technical-failure",
+            NotifyStatus::Other => "other",
+        }
+    }
+}
+
+/// The fields of `GET /v2/notifications/{id}` ward uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationInfo {
+    pub id: String,
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(rename = "type")]
+    pub notification_type: String,
+    pub status: NotifyStatus,
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    #[serde(default)]
+    pub email_address: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub sent_at: Option<String>,
+    #[serde(default)]
+    pub completed_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct NotificationsPage {
+    notifications: Vec<NotificationInfo>,
+}
+
+/// One received text message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedText {
+    pub id: String,
+    pub user_number: String,
+    pub notify_number: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub service_id: Option<String>,
+    pub content: String,
+}
+
+/// A page of `GET /v2/received-text-messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedTextsPage {
+    pub received_text_messages: Vec<ReceivedText>,
+    #[serde(default)]
+    pub links: serde_json::Value,
+}
+
+/// The body Notify posts to the delivery-status callback URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStatusCallback {
+    pub id: String,
+    #[serde(default)]
+    pub reference: Option<String>,
+    pub to: String,
+    pub status: NotifyStatus,
+    pub created_at: String,
+    #[serde(default)]
+    pub completed_at: Option<String>,
+    #[serde(default)]
+    pub sent_at: Option<String>,
+    pub notification_type: String,
+    #[serde(default)]
+    pub template_id: Option<String>,
+    #[serde(default)]
+    pub template_version: Option<u32>,
+}
+
+/// The body Notify posts to the received-text callback URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedTextCallback {
+    pub id: String,
+    pub source_number: String,
+    pub destination_number: String,
+    pub message: String,
+    pub date_received: String,
+}
+
+/// Checks a callback's `Authorization` header against the bearer token configured in
+/// Notify, in constant time.
+pub fn verify_callback_bearer(authorization: Option<&str>, expected_token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(h) = authorization else {
+        return false;
+    };
+    let Some(token) = h
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("bearer "))
+        .map(|_| &h[7..])
+    else {
+        return false;
+    };
+    !expected_token.is_empty() && bool::from(token.as_bytes().ct_eq(expected_token.as_bytes()))
+}
+
+/// Extracts the reference from an SMS reply `ACK <ref>` (case-insensitive; an optional `:`
+/// after ACK; surrounding spaces ignored). Returns `None` for anything else.
+///
+/// ```
+/// use ward_channels::notify::parse_ack;
+/// assert_eq!(parse_ack(" ack: INC-42 ").as_deref(), Some("INC-42"));
+/// assert_eq!(parse_ack("ACKNOWLEDGED"), None);
+/// ```
+pub fn parse_ack(content: &str) -> Option<String> {
+    let t = content.trim();
+    let head = t.get(..3)?;
+    if !head.eq_ignore_ascii_case("ack") {
+        return None;
+    }
+    let rest = &t[3..];
+    let rest = rest.strip_prefix(':').unwrap_or(rest);
+    if !rest.starts_with(char::is_whitespace) && !t[3..].starts_with(':') {
+        return None;
+    }
+    let reference = rest.split_whitespace().next()?;
+    Some(reference.to_string())
 }
 
 /// Maps a Notify HTTP reply onto an outcome.
@@ -463,6 +934,29 @@ mod tests {
                 detail: "notify accepted notification 740e5834-3a29-46b4-9a6f-16142fde533a".into()
             }
         );
+    }
+
+    #[test]
+    fn parses_ack_replies() {
+        assert_eq!(parse_ack("ACK INC-42").as_deref(), Some("INC-42"));
+        assert_eq!(parse_ack("ack inc-42 thanks").as_deref(), Some("inc-42"));
+        assert_eq!(
+            parse_ack("Ack:HSA-2026-0001").as_deref(),
+            Some("HSA-2026-0001")
+        );
+        assert_eq!(parse_ack("ACK"), None);
+        assert_eq!(parse_ack("ACK   "), None);
+        assert_eq!(parse_ack("ACKNOWLEDGED INC-1"), None);
+        assert_eq!(parse_ack("please ACK INC-1"), None);
+        assert_eq!(parse_ack("é"), None);
+    }
+
+    #[test]
+    fn callback_bodies_deserialise() {
+        let cb: DeliveryStatusCallback = serde_json::from_str(r#"{"id":"740e5834-3a29-46b4-9a6f-16142fde533a","reference":"r","to":"07700912345","status":"temporary-failure","created_at":"2017-05-14T12:15:30.000000Z","completed_at":null,"sent_at":null,"notification_type":"sms","template_id":"t","template_version":1}"#).unwrap();
+        assert_eq!(cb.status, NotifyStatus::TemporaryFailure);
+        let cb: DeliveryStatusCallback = serde_json::from_str(r#"{"id":"x","reference":null,"to":"a@b.c","status":"cancelled","created_at":"t","notification_type":"email"}"#).unwrap();
+        assert_eq!(cb.status, NotifyStatus::Other);
     }
 
     #[test]
