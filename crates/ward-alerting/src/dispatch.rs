@@ -11,11 +11,16 @@ use ward_telemetry::Registry;
 
 use crate::AlertingError;
 
+/// Called at start-up with the reference of every message still pending: any of them may have
+/// been in flight when the process died, so the provider must be asked before sending again.
+pub type MarkUncertain = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The channel used for each outbox channel name.
 #[derive(Clone)]
 pub struct ChannelSet {
     pub sms: Arc<dyn Channel>,
     pub email: Arc<dyn Channel>,
+    pub mark_uncertain: Option<MarkUncertain>,
 }
 
 impl ChannelSet {
@@ -24,6 +29,7 @@ impl ChannelSet {
         ChannelSet {
             sms: Arc::new(LogChannel),
             email: Arc::new(LogChannel),
+            mark_uncertain: None,
         }
     }
 
@@ -120,6 +126,19 @@ impl Dispatcher {
 
     /// Runs until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        if let Some(mark) = &self.channels.mark_uncertain {
+            match self.store.due_outbox(i64::MAX, i64::MAX).await {
+                Ok(pending) => {
+                    for n in &pending {
+                        mark(&n.reference);
+                    }
+                    if !pending.is_empty() {
+                        tracing::info!(count = pending.len(), "dispatcher: pending messages will be checked with the provider before sending");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "dispatcher: cannot list pending messages"),
+            }
+        }
         loop {
             if let Err(e) = self.run_once().await {
                 tracing::error!(error = %e, "dispatcher pass failed; retrying");

@@ -393,7 +393,11 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
                 }
             }
         }
-        Command::Init { .. } | Command::Serve | Command::Demo(_) | Command::Bench(_) => {
+        Command::Init { .. }
+        | Command::Serve
+        | Command::Demo(_)
+        | Command::Bench(_)
+        | Command::NotifyStandin { .. } => {
             unreachable_command()?;
         }
     }

@@ -22,6 +22,10 @@ pub struct DemoArgs {
     /// Stop after showing the results instead of serving until Ctrl-C.
     #[arg(long)]
     exit: bool,
+    /// Write notifications to the log instead of sending them through a local GOV.UK Notify
+    /// stand-in.
+    #[arg(long)]
+    log_notifications: bool,
 }
 
 pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
@@ -34,6 +38,19 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     cfg.http.listen = args.listen.clone();
+    // Messages go through the real GOV.UK Notify API path (JWT, templates, references) to a
+    // stand-in on loopback, with its test key: every demo number is "delivered".
+    let standin = if args.log_notifications {
+        None
+    } else {
+        let s = ward_notify_standin::bind("127.0.0.1:0", ward_notify_standin::StandinConfig::default()).await?;
+        cfg.notify.provider = "govuk_notify".into();
+        cfg.notify.api_key = s.api_key("ward-test");
+        cfg.notify.base_url = s.base_url();
+        cfg.notify.sms_template_id = Some(ward_notify_standin::config::defaults::SMS_TEMPLATE_ID.to_string());
+        cfg.notify.email_template_id = Some(ward_notify_standin::config::defaults::EMAIL_TEMPLATE_ID.to_string());
+        Some(s)
+    };
     let server = match ward_server::start(cfg.clone()).await {
         Ok(s) => s,
         Err(ward_server::ServerError::Bind { .. }) => {
@@ -161,8 +178,12 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     let notes_arr = notes.as_array().cloned().unwrap_or_default();
     let sent = notes_arr.iter().filter(|n| n["status"] == "sent").count();
+    let provider = match &standin {
+        Some(s) => format!("GOV.UK Notify API, stand-in at {}", s.base_url()),
+        None => "log".to_string(),
+    };
     println!(
-        "\nNotifications: {} queued, {} sent (provider: log). The national incident's SMS:",
+        "\nNotifications: {} queued, {} sent (provider: {provider}). The national incident's SMS:",
         notes_arr.len(),
         sent
     );
@@ -203,12 +224,25 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     }
     let login = format!("{}/login?token={token}", server.url());
     println!("\nWatch it in a browser: {login}");
+    if let Some(s) = &standin {
+        let st = s.stats();
+        println!(
+            "The Notify stand-in accepted {} sends with valid JWTs and refused {}; {} rate-limited.",
+            st.sends_accepted, st.sends_refused, st.rate_limited
+        );
+    }
     if args.exit {
         server.shutdown().await;
+        if let Some(s) = standin {
+            s.shutdown().await;
+        }
         return Ok(());
     }
     println!("Serving until Ctrl-C.");
     server.run_until(crate::shutdown_signal()).await;
+    if let Some(s) = standin {
+        s.shutdown().await;
+    }
     drop(dir);
     Ok(())
 }

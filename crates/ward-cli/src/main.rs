@@ -70,6 +70,12 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Run a local stand-in for the GOV.UK Notify API (for tests and offline trials): prints
+    /// its API keys and template ids, serves until Ctrl-C.
+    NotifyStandin {
+        #[arg(long, default_value = "127.0.0.1:8099")]
+        listen: String,
+    },
 }
 
 fn init_tracing() {
@@ -133,6 +139,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(b) => bench::run(b, cli.json).await,
+        Command::NotifyStandin { listen } => {
+            let standin = ward_notify_standin::bind(listen, ward_notify_standin::StandinConfig::default()).await?;
+            print!("{}", standin.describe());
+            println!("Serving until Ctrl-C.");
+            shutdown_signal().await;
+            standin.shutdown().await;
+            Ok(())
+        }
         _ => {
             let api = client::Api::from_cli(&cli)?;
             commands::run(&cli.command, &api, cli.json).await

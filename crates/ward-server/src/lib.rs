@@ -220,9 +220,11 @@ fn channels(cfg: &Config) -> Result<ChannelSet, ServerError> {
     )
     .with_base_url(cfg.notify.base_url.clone());
     let client = NotifyClient::new(config)?;
+    let uncertain = client.clone();
     Ok(ChannelSet {
         sms: Arc::new(NotifySms(client.clone())),
         email: Arc::new(NotifyEmail(client)),
+        mark_uncertain: Some(Arc::new(move |reference: &str| uncertain.mark_uncertain(reference))),
     })
 }
 
