@@ -43,12 +43,16 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let standin = if args.log_notifications {
         None
     } else {
-        let s = ward_notify_standin::bind("127.0.0.1:0", ward_notify_standin::StandinConfig::default()).await?;
+        let s =
+            ward_notify_standin::bind("127.0.0.1:0", ward_notify_standin::StandinConfig::default())
+                .await?;
         cfg.notify.provider = "govuk_notify".into();
         cfg.notify.api_key = s.api_key("ward-test");
         cfg.notify.base_url = s.base_url();
-        cfg.notify.sms_template_id = Some(ward_notify_standin::config::defaults::SMS_TEMPLATE_ID.to_string());
-        cfg.notify.email_template_id = Some(ward_notify_standin::config::defaults::EMAIL_TEMPLATE_ID.to_string());
+        cfg.notify.sms_template_id =
+            Some(ward_notify_standin::config::defaults::SMS_TEMPLATE_ID.to_string());
+        cfg.notify.email_template_id =
+            Some(ward_notify_standin::config::defaults::EMAIL_TEMPLATE_ID.to_string());
         Some(s)
     };
     let server = match ward_server::start(cfg.clone()).await {

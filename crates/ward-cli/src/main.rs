@@ -140,7 +140,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(b) => bench::run(b, cli.json).await,
         Command::NotifyStandin { listen } => {
-            let standin = ward_notify_standin::bind(listen, ward_notify_standin::StandinConfig::default()).await?;
+            let standin =
+                ward_notify_standin::bind(listen, ward_notify_standin::StandinConfig::default())
+                    .await?;
             print!("{}", standin.describe());
             println!("Serving until Ctrl-C.");
             shutdown_signal().await;

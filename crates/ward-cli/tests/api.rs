@@ -71,19 +71,49 @@ fn ingest_detect_incident_outbox_end_to_end() {
         .any(|n| n["channel"] == "sms" && n["destination"] == "+447700900123"));
 
     // The web page: a sign-in form without a session, the incidents with one.
-    let no_redirect = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let no_redirect = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let page = no_redirect.get(format!("{}/", w.url)).send().unwrap();
     assert_eq!(page.status().as_u16(), 401);
     assert!(page.text().unwrap().contains("Sign in"));
-    let login = no_redirect.get(format!("{}/login?token={}", w.url, w.token)).send().unwrap();
+    let login = no_redirect
+        .get(format!("{}/login?token={}", w.url, w.token))
+        .send()
+        .unwrap();
     assert_eq!(login.status().as_u16(), 303);
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let html = no_redirect.get(format!("{}/", w.url)).header("cookie", &cookie).send().unwrap().text().unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = no_redirect
+        .get(format!("{}/", w.url))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(html.contains("National outbreak"), "{html}");
     assert!(html.contains("class=\"national\""));
-    let detail = no_redirect.get(format!("{}/incidents/{nid}", w.url)).header("cookie", &cookie).send().unwrap().text().unwrap();
-    assert!(detail.contains("+447700900123") && detail.contains("tasksche.exe"), "{detail}");
-    let bad = no_redirect.get(format!("{}/login?token={key_a}", w.url)).send().unwrap();
+    let detail = no_redirect
+        .get(format!("{}/incidents/{nid}", w.url))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        detail.contains("+447700900123") && detail.contains("tasksche.exe"),
+        "{detail}"
+    );
+    let bad = no_redirect
+        .get(format!("{}/login?token={key_a}", w.url))
+        .send()
+        .unwrap();
     assert!(bad.text().unwrap().contains("organisation API key"));
 
     // Organisation-scoped people see only their own organisation.

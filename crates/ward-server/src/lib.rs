@@ -224,7 +224,9 @@ fn channels(cfg: &Config) -> Result<ChannelSet, ServerError> {
     Ok(ChannelSet {
         sms: Arc::new(NotifySms(client.clone())),
         email: Arc::new(NotifyEmail(client)),
-        mark_uncertain: Some(Arc::new(move |reference: &str| uncertain.mark_uncertain(reference))),
+        mark_uncertain: Some(Arc::new(move |reference: &str| {
+            uncertain.mark_uncertain(reference)
+        })),
     })
 }
 

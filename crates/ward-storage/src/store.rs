@@ -118,7 +118,13 @@ impl Store {
     }
 
     pub async fn begin_detection_tx(&self) -> Result<DetectionTx<'static>, StoreError> {
-        Ok(DetectionTx::new(self.pool.begin().await?))
+        let tx = match self.backend {
+            // The transaction reads before it writes; a deferred SQLite transaction would then
+            // fail with SQLITE_BUSY instead of waiting if another writer got in between.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(DetectionTx::new(tx))
     }
 
     // ---- organisations ----

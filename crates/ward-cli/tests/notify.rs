@@ -1,0 +1,69 @@
+//! The real `ward` binary sending through the GOV.UK Notify API to the project's stand-in,
+//! which checks every JWT as Notify does.
+
+mod common;
+
+use common::{member, wannacry_event, Ward};
+use serde_json::Value;
+use ward_notify_standin::config::defaults;
+
+#[test]
+fn national_incident_texts_and_emails_go_through_the_notify_api_once_each() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let standin = rt
+        .block_on(ward_notify_standin::bind(
+            "127.0.0.1:0",
+            ward_notify_standin::StandinConfig::default(),
+        ))
+        .unwrap();
+    let api_key = standin.api_key("ward-live").unwrap();
+    let base_url = standin.base_url();
+    let sms_template = defaults::SMS_TEMPLATE_ID.to_string();
+    let email_template = defaults::EMAIL_TEMPLATE_ID.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let w = Ward::start(
+        dir.path(),
+        &[
+            ("WARD_NOTIFY__PROVIDER", "govuk_notify"),
+            ("WARD_NOTIFY__API_KEY", &api_key),
+            ("WARD_NOTIFY__BASE_URL", &base_url),
+            ("WARD_NOTIFY__SMS_TEMPLATE_ID", &sms_template),
+            ("WARD_NOTIFY__EMAIL_TEMPLATE_ID", &email_template),
+        ],
+    );
+    for (i, code) in ["ZA1", "ZA2", "ZA3"].iter().enumerate() {
+        let key = member(&w, code, "London");
+        let (s, v) = w.post_events(&key, wannacry_event(&format!("pc{i}"), i as u64));
+        assert_eq!(s, 200, "{v}");
+    }
+    let national = w.wait_for("/api/v1/incidents?scope=national", |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    });
+    let nid = national[0]["id"].as_i64().unwrap();
+    let notes = w.wait_for("/api/v1/notifications?limit=100", |v| {
+        v.as_array()
+            .is_some_and(|a| a.len() >= 6 && a.iter().all(|n| n["status"] != "pending"))
+    });
+    let notes = notes.as_array().unwrap();
+    let national_notes: Vec<&Value> = notes.iter().filter(|n| n["incident_id"] == nid).collect();
+    assert_eq!(national_notes.len(), 6, "SMS and e-mail to three leads");
+    for n in notes {
+        assert_eq!(n["status"], "sent", "{n}");
+        let attempt = &n["attempt_log"][0];
+        assert_eq!(attempt["outcome"], "accepted", "{n}");
+        assert_eq!(attempt["http_status"], 201, "{n}");
+        // The stand-in holds exactly one message per outbox reference, with Notify's id.
+        let reference = n["reference"].as_str().unwrap();
+        let held = standin.notifications_with_reference(reference);
+        assert_eq!(held.len(), 1, "one send per reference: {reference}");
+        assert_eq!(n["provider_id"].as_str().unwrap(), held[0].id.to_string());
+    }
+    let stats = standin.stats();
+    assert_eq!(
+        stats.sends_refused, 0,
+        "every JWT and request was accepted: {stats:?}"
+    );
+    assert_eq!(stats.sends_accepted as usize, notes.len());
+    drop(w);
+    rt.block_on(standin.shutdown());
+}
