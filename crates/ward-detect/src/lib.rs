@@ -40,12 +40,14 @@ use serde_json::Value;
 
 pub mod condition;
 pub mod event;
+pub mod evtx;
 pub mod pattern;
 pub mod routing;
 pub mod rule;
 pub mod timeparts;
 pub mod yaml;
 
+pub use evtx::{read_evtx, EvtxReadError, EvtxReader};
 pub use routing::{Logsource, LogsourceConfig};
 use rule::{CompiledRule, Cond, FieldCond, FieldKind, FieldTable, RefMode, Selection};
 
