@@ -38,15 +38,18 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub mod bench;
 pub mod condition;
 pub mod event;
 pub mod evtx;
+pub mod index;
 pub mod pattern;
 pub mod routing;
 pub mod rule;
 pub mod timeparts;
 pub mod yaml;
 
+pub use bench::{bench_detect, BenchReport};
 pub use evtx::{read_evtx, EvtxReadError, EvtxReader};
 pub use routing::{Logsource, LogsourceConfig};
 use rule::{CompiledRule, Cond, FieldCond, FieldKind, FieldTable, RefMode, Selection};
@@ -96,6 +99,15 @@ pub struct Detection {
     pub matched_fields: Vec<MatchedField>,
 }
 
+/// Work done for one event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvalStats {
+    /// Rules of the event's logsource.
+    pub routed: usize,
+    /// Of those, rules the index could not rule out (fully evaluated).
+    pub candidates: usize,
+}
+
 /// A rule that could not be loaded: where and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 pub struct RuleLoadError {
@@ -138,6 +150,12 @@ pub struct EngineConfig {
     pub logsources: Option<LogsourceConfig>,
     /// Values for `%name%` placeholders of the `expand` modifier.
     pub placeholders: HashMap<String, Vec<String>>,
+    /// Use the rule index (on by default). Off, every routed rule is fully
+    /// evaluated — slower, same results; for checking the index.
+    pub index: bool,
+    /// Load only rules whose logsource product is one of these (e.g.
+    /// `["windows"]`); the others are counted in `LoadReport::skipped`.
+    pub products: Option<Vec<String>>,
 }
 
 impl Default for EngineConfig {
@@ -146,6 +164,8 @@ impl Default for EngineConfig {
             routing: true,
             logsources: None,
             placeholders: HashMap::new(),
+            products: None,
+            index: true,
         }
     }
 }
@@ -157,6 +177,8 @@ pub struct LoadReport {
     pub errors: Vec<RuleLoadError>,
     /// Number of rules loaded.
     pub loaded: usize,
+    /// Rules left out by `EngineConfig::products`.
+    pub skipped: usize,
 }
 
 /// A compiled rule set. Immutable after build; share it with `Arc`.
@@ -177,6 +199,7 @@ pub struct Engine {
     /// Per source: (Sigma field id, event field id) aliases.
     source_aliases: Vec<Vec<(u32, u32)>>,
     global_aliases: Vec<(u32, Vec<u32>)>,
+    index: index::RuleIndex,
 }
 
 fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleLoadError>) {
@@ -203,29 +226,38 @@ fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleL
     }
 }
 
+/// Read every rule file under `dir` (or the file `dir`) as `(path, text)`.
+pub(crate) fn collect_sources(
+    dir: &Path,
+    sources: &mut Vec<(String, String)>,
+    errors: &mut Vec<RuleLoadError>,
+) {
+    let mut files = Vec::new();
+    if dir.is_file() {
+        files.push(dir.to_path_buf());
+    } else {
+        collect_rule_files(dir, &mut files, errors);
+    }
+    for f in files {
+        match std::fs::read_to_string(&f) {
+            Ok(t) => sources.push((f.display().to_string(), t)),
+            Err(e) => errors.push(RuleLoadError {
+                file: f,
+                line: None,
+                code: "io",
+                message: format!("cannot read file: {e}"),
+            }),
+        }
+    }
+}
+
 impl Engine {
     /// Load every `*.yml` / `*.yaml` under `dir` (recursively), or the one
     /// file `dir` names.
     pub fn load_dir(dir: &Path, cfg: &EngineConfig) -> LoadReport {
-        let mut files = Vec::new();
         let mut errors = Vec::new();
-        if dir.is_file() {
-            files.push(dir.to_path_buf());
-        } else {
-            collect_rule_files(dir, &mut files, &mut errors);
-        }
-        let mut sources = Vec::with_capacity(files.len());
-        for f in files {
-            match std::fs::read_to_string(&f) {
-                Ok(t) => sources.push((f.display().to_string(), t)),
-                Err(e) => errors.push(RuleLoadError {
-                    file: f,
-                    line: None,
-                    code: "io",
-                    message: format!("cannot read file: {e}"),
-                }),
-            }
-        }
+        let mut sources = Vec::new();
+        collect_sources(dir, &mut sources, &mut errors);
         let mut report = Self::from_sources(&sources, cfg);
         errors.append(&mut report.errors);
         report.errors = errors;
@@ -239,6 +271,7 @@ impl Engine {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
         let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
+        let mut skipped = 0;
         for (name, text) in sources {
             let file = PathBuf::from(name);
             let stem = file
@@ -264,6 +297,7 @@ impl Engine {
                     stem.clone()
                 };
                 match compile_document(doc, &fallback, &mut fields, cfg) {
+                    Ok(r) if !product_wanted(&r, cfg) => skipped += 1,
                     Ok(r) => {
                         if let Some(prev) = seen_ids.get(&r.meta.id) {
                             errors.push(RuleLoadError {
@@ -296,6 +330,7 @@ impl Engine {
             engine,
             errors,
             loaded,
+            skipped,
         }
     }
 
@@ -347,7 +382,13 @@ impl Engine {
             .enumerate()
             .map(|(i, n)| (n.to_lowercase(), i as u32))
             .collect();
+        let index = if cfg.index {
+            index::RuleIndex::build(&rules)
+        } else {
+            index::RuleIndex::unindexed(rules.len())
+        };
         Engine {
+            index,
             rules,
             fields,
             lower_ids,
@@ -378,42 +419,125 @@ impl Engine {
 
     /// Match one event against the stateless rules of its logsource.
     pub fn evaluate(&self, event: &Value) -> Vec<Detection> {
+        self.evaluate_with_stats(event).0
+    }
+
+    /// [`Engine::evaluate`], also saying how much work the index saved.
+    pub fn evaluate_with_stats(&self, event: &Value) -> (Vec<Detection>, EvalStats) {
         let flat = event::flatten(event);
         let mut sources = Vec::new();
         if self.routing {
             self.logsources.route(&flat, &mut sources);
         }
         let ctx = Ctx::new(self, flat, &sources);
-        let mut out = Vec::new();
-        let mut visit = |ri: u32| {
-            let rule = &self.rules[ri as usize];
-            if ctx.rule_matches(rule) {
-                out.push(ctx.detection(rule));
+        let n = self.rules.len();
+        let words = n.div_ceil(64);
+        // Rules routing lets see this event.
+        let mut routed = vec![0u64; words];
+        let set = |b: &mut [u64], i: u32| b[i as usize / 64] |= 1 << (i % 64);
+        let get = |b: &[u64], i: u32| b[i as usize / 64] & (1 << (i % 64)) != 0;
+        if self.routing {
+            for &r in &self.unrestricted {
+                set(&mut routed, r);
             }
-        };
-        if !self.routing {
-            for ri in 0..self.rules.len() as u32 {
-                visit(ri);
+            for &s in &sources {
+                for &r in &self.rules_by_source[s] {
+                    set(&mut routed, r);
+                }
             }
-            return out;
+            if let Some(hint) = explicit_logsource(&ctx.flat) {
+                for (ri, r) in self.rules.iter().enumerate() {
+                    if !r.meta.logsource.is_empty() && r.meta.logsource.accepts(&hint) {
+                        set(&mut routed, ri as u32);
+                    }
+                }
+            }
+        } else {
+            for ri in 0..n as u32 {
+                set(&mut routed, ri);
+            }
         }
-        let mut candidates: Vec<u32> = self.unrestricted.clone();
-        for &s in &sources {
-            candidates.extend_from_slice(&self.rules_by_source[s]);
-        }
-        if let Some(hint) = explicit_logsource(&ctx.flat) {
-            for (ri, r) in self.rules.iter().enumerate() {
-                if !r.meta.logsource.is_empty() && r.meta.logsource.accepts(&hint) {
-                    candidates.push(ri as u32);
+        // Candidates: routed rules whose trigger literal occurs, plus routed
+        // rules without triggers.
+        let mut cand = vec![0u64; words];
+        for fi in &self.index.fields {
+            if let Some(t) = ctx.field_texts(fi.field) {
+                for (_, l) in t.pairs() {
+                    fi.scan(l, |r| {
+                        if get(&routed, r) {
+                            set(&mut cand, r)
+                        }
+                    });
                 }
             }
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        for ri in candidates {
-            visit(ri);
+        if let Some(kw) = &self.index.keywords {
+            let wanted = routed
+                .iter()
+                .zip(&self.index.keyword_rules)
+                .any(|(a, b)| a & b != 0);
+            if wanted {
+                for idx in 0..ctx.flat.fields.len() {
+                    for (_, l) in ctx.texts_at(idx).pairs() {
+                        kw.scan(l, |r| {
+                            if get(&routed, r) {
+                                set(&mut cand, r)
+                            }
+                        });
+                    }
+                }
+            }
         }
-        out
+        for &r in &self.index.always {
+            if get(&routed, r) {
+                set(&mut cand, r);
+            }
+        }
+        let stats = EvalStats {
+            routed: routed.iter().map(|w| w.count_ones() as usize).sum(),
+            candidates: cand.iter().map(|w| w.count_ones() as usize).sum(),
+        };
+        let mut out = Vec::new();
+        for (w, &bits) in cand.iter().enumerate() {
+            let mut b = bits;
+            while b != 0 {
+                let ri = w * 64 + b.trailing_zeros() as usize;
+                b &= b - 1;
+                let rule = &self.rules[ri];
+                if ctx.rule_matches(rule) {
+                    out.push(ctx.detection(rule));
+                }
+            }
+        }
+        (out, stats)
+    }
+
+    /// Ids of the rules without a trigger set (evaluated on every event of
+    /// their logsource).
+    pub fn unindexed_rules(&self) -> Vec<&str> {
+        self.index
+            .always
+            .iter()
+            .map(|&i| self.rules[i as usize].meta.id.as_str())
+            .collect()
+    }
+
+    /// (rules with a trigger set, rules evaluated on every routed event,
+    /// fields with an automaton) — for the docs and benchmarks.
+    pub fn index_stats(&self) -> (usize, usize, usize) {
+        (
+            self.index.indexed,
+            self.index.always.len(),
+            self.index.fields.len(),
+        )
+    }
+}
+
+fn product_wanted(r: &CompiledRule, cfg: &EngineConfig) -> bool {
+    match (&cfg.products, &r.meta.logsource.product) {
+        (None, _) => true,
+        (Some(want), Some(p)) => want.iter().any(|w| w.eq_ignore_ascii_case(p)),
+        (Some(_), None) => false,
     }
 }
 
@@ -472,7 +596,34 @@ fn compile_document(
 /// Text forms of one event field, original and case-folded.
 struct Texts<'a> {
     orig: Vec<Cow<'a, str>>,
-    lower: Vec<String>,
+    /// Case-folded forms; `None` when folding changes nothing.
+    folded: Vec<Option<String>>,
+}
+
+impl Texts<'_> {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.orig.iter().zip(&self.folded).map(|(o, f)| {
+            let o: &str = o;
+            (o, f.as_deref().unwrap_or(o))
+        })
+    }
+}
+
+fn fold(s: &str) -> Option<String> {
+    if s.is_ascii() {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Some(s.to_ascii_lowercase())
+        } else {
+            None
+        }
+    } else {
+        let l = s.to_lowercase();
+        if l == s {
+            None
+        } else {
+            Some(l)
+        }
+    }
 }
 
 /// Per-event evaluation state.
@@ -543,8 +694,8 @@ impl<'e, 'a> Ctx<'e, 'a> {
     fn texts_at(&self, idx: usize) -> &Texts<'a> {
         self.texts[idx].get_or_init(|| {
             let orig = event::texts(self.flat.fields[idx].1);
-            let lower = orig.iter().map(|s| s.to_lowercase()).collect();
-            Texts { orig, lower }
+            let folded = orig.iter().map(|s| fold(s)).collect();
+            Texts { orig, folded }
         })
     }
 
@@ -606,9 +757,7 @@ impl<'e, 'a> Ctx<'e, 'a> {
         let hit = |tests: &Vec<pattern::ValueTest>| {
             (0..self.flat.fields.len()).any(|idx| {
                 let t = self.texts_at(idx);
-                t.orig
-                    .iter()
-                    .zip(&t.lower)
+                t.pairs()
                     .any(|(o, l)| tests.iter().any(|vt| vt.is_match(o, l)))
             })
         };
@@ -628,9 +777,7 @@ impl<'e, 'a> Ctx<'e, 'a> {
                 None => false,
                 Some(t) => {
                     let hit = |tests: &Vec<pattern::ValueTest>| {
-                        t.orig
-                            .iter()
-                            .zip(&t.lower)
+                        t.pairs()
                             .any(|(o, l)| tests.iter().any(|vt| vt.is_match(o, l)))
                     };
                     if *all {
@@ -652,17 +799,12 @@ impl<'e, 'a> Ctx<'e, 'a> {
                         let Some(o) = self.field_texts(*other) else {
                             return false;
                         };
-                        let (mine, theirs) = if *cased {
-                            (
-                                &t.orig.iter().map(|c| c.as_ref()).collect::<Vec<_>>(),
-                                o.orig.iter().map(|c| c.as_ref()).collect::<Vec<_>>(),
-                            )
-                        } else {
-                            (
-                                &t.lower.iter().map(String::as_str).collect::<Vec<_>>(),
-                                o.lower.iter().map(String::as_str).collect::<Vec<_>>(),
-                            )
+                        let pick = |t: &Texts<'_>| -> Vec<String> {
+                            t.pairs()
+                                .map(|(o, l)| if *cased { o } else { l }.to_string())
+                                .collect()
                         };
+                        let (mine, theirs) = (pick(t), pick(o));
                         mine.iter().any(|m| {
                             theirs.iter().any(|x| match mode {
                                 RefMode::Equal => m == x,

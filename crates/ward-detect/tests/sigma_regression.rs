@@ -154,12 +154,21 @@ fn regression_evtx_true_positives_match() {
             }
         }
         if matched == 0 {
-            failures.push(format!("{}: rule {rule_id} matched no record of {}", info.display(), evtx.display()));
+            failures.push(format!(
+                "{}: rule {rule_id} matched no record of {}",
+                info.display(),
+                evtx.display()
+            ));
         }
     }
     for f in &failures {
         println!("{f}");
     }
     assert!(records >= cases.len());
-    assert!(failures.is_empty(), "{} of {} cases failed", failures.len(), cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed",
+        failures.len(),
+        cases.len()
+    );
 }
