@@ -142,6 +142,10 @@ fn cond_atoms(rule: &CompiledRule, c: &Cond) -> Option<Atoms> {
     }
 }
 
+/// A field's literals while building: literal → pattern id, patterns, and
+/// the rules of each pattern.
+type Literals = (HashMap<String, usize>, Vec<String>, Vec<Vec<u32>>);
+
 /// One field's automaton.
 #[derive(Debug)]
 pub struct FieldIndex {
@@ -179,8 +183,7 @@ impl RuleIndex {
     pub fn build(rules: &[CompiledRule]) -> RuleIndex {
         let mut always = Vec::new();
         // field → (literal → pattern id), pattern rules
-        let mut per_field: HashMap<u32, (HashMap<String, usize>, Vec<String>, Vec<Vec<u32>>)> =
-            HashMap::new();
+        let mut per_field: HashMap<u32, Literals> = HashMap::new();
         let mut indexed = 0;
         for (ri, r) in rules.iter().enumerate() {
             let ri = ri as u32;
