@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 
 use serde_json::Value;
+use smallvec::SmallVec;
 
 /// A flattened event: field names in the order found. The first occurrence
 /// of a name wins when looked up.
@@ -84,7 +85,10 @@ fn flatten_evtx<'a>(event: &'a serde_json::Map<String, Value>, flat: &mut Flat<'
                     }
                     if let Some(Value::Object(attrs)) = o.get("#attributes") {
                         for (a, av) in attrs {
-                            flat.push(format!("{k}_{a}"), av);
+                            match system_attr_name(k, a) {
+                                Some(n) => flat.push(n, av),
+                                None => flat.push(format!("{k}_{a}"), av),
+                            }
                         }
                     }
                 }
@@ -104,6 +108,24 @@ fn flatten_evtx<'a>(event: &'a serde_json::Map<String, Value>, flat: &mut Flat<'
             flat.push(k.as_str(), text_of(v));
         }
     }
+}
+
+/// The usual `System` attribute names, without formatting a string per
+/// event.
+fn system_attr_name(k: &str, a: &str) -> Option<&'static str> {
+    Some(match (k, a) {
+        ("Provider", "Name") => "Provider_Name",
+        ("Provider", "Guid") => "Provider_Guid",
+        ("Provider", "EventSourceName") => "Provider_EventSourceName",
+        ("TimeCreated", "SystemTime") => "TimeCreated_SystemTime",
+        ("Execution", "ProcessID") => "Execution_ProcessID",
+        ("Execution", "ThreadID") => "Execution_ThreadID",
+        ("Security", "UserID") => "Security_UserID",
+        ("Correlation", "ActivityID") => "Correlation_ActivityID",
+        ("Correlation", "RelatedActivityID") => "Correlation_RelatedActivityID",
+        ("EventID", "Qualifiers") => "EventID_Qualifiers",
+        _ => return None,
+    })
 }
 
 fn flatten_event_data<'a>(ed: &'a Value, flat: &mut Flat<'a>) {
@@ -214,19 +236,20 @@ fn flatten_dotted<'a>(prefix: Cow<'a, str>, v: &'a Value, flat: &mut Flat<'a>, d
 /// The text forms of a JSON value for matching: strings as they are,
 /// numbers and booleans rendered, arrays element by element; `null` and
 /// objects have none.
-pub fn texts(v: &Value) -> Vec<Cow<'_, str>> {
+pub fn texts(v: &Value) -> SmallVec<[Cow<'_, str>; 1]> {
+    let mut out = SmallVec::new();
+    push_texts(v, &mut out, true);
+    out
+}
+
+fn push_texts<'v>(v: &'v Value, out: &mut SmallVec<[Cow<'v, str>; 1]>, top: bool) {
     match v {
-        Value::String(s) => vec![Cow::Borrowed(s.as_str())],
-        Value::Number(n) => vec![Cow::Owned(n.to_string())],
-        Value::Bool(b) => vec![Cow::Borrowed(if *b { "true" } else { "false" })],
-        Value::Array(a) => a
-            .iter()
-            .flat_map(|x| match x {
-                Value::Array(_) => Vec::new(),
-                _ => texts(x),
-            })
-            .collect(),
-        Value::Null | Value::Object(_) => Vec::new(),
+        Value::String(s) => out.push(Cow::Borrowed(s.as_str())),
+        Value::Number(n) => out.push(Cow::Owned(n.to_string())),
+        Value::Bool(b) => out.push(Cow::Borrowed(if *b { "true" } else { "false" })),
+        // One level of arrays: nested arrays have no Sigma meaning.
+        Value::Array(a) if top => a.iter().for_each(|x| push_texts(x, out, false)),
+        Value::Array(_) | Value::Null | Value::Object(_) => {}
     }
 }
 
@@ -273,8 +296,11 @@ mod tests {
 
     #[test]
     fn texts_render_scalars() {
-        assert_eq!(texts(&json!(4688)), vec!["4688"]);
-        assert_eq!(texts(&json!(["a", 1, null])), vec!["a", "1"]);
+        assert_eq!(texts(&json!(4688)).to_vec(), vec!["4688"]);
+        assert_eq!(
+            texts(&json!(["a", 1, null, ["x"]])).to_vec(),
+            vec!["a", "1"]
+        );
         assert!(texts(&json!(null)).is_empty());
     }
 }

@@ -33,6 +33,9 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -186,11 +189,12 @@ pub struct LoadReport {
 pub struct Engine {
     rules: Vec<CompiledRule>,
     fields: FieldTable,
-    lower_ids: HashMap<String, u32>,
+    lower_ids: FxHashMap<String, u32>,
     routing: bool,
     logsources: LogsourceConfig,
-    /// For each configured source, the rules that accept it.
-    rules_by_source: Vec<Vec<u32>>,
+    router: routing::CompiledRouter,
+    /// For each configured source, the bitset of rules that accept it.
+    rules_by_source: Vec<Vec<u64>>,
     /// Rules with no logsource at all: they see every event.
     unrestricted: Vec<u32>,
     /// Rules no configured source reaches (only events naming their
@@ -376,11 +380,23 @@ impl Engine {
                 )
             })
             .collect();
+        let router = routing::CompiledRouter::new(&logsources, &mut |n| fields.intern(n));
+        let words = rules.len().div_ceil(64);
+        let rules_by_source = rules_by_source
+            .into_iter()
+            .map(|rs: Vec<u32>| {
+                let mut b = vec![0u64; words];
+                for r in rs {
+                    b[r as usize / 64] |= 1 << (r % 64);
+                }
+                b
+            })
+            .collect();
         let lower_ids = fields
             .names
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.to_lowercase(), i as u32))
+            .map(|(i, n)| (n.replace(' ', "").to_lowercase(), i as u32))
             .collect();
         let index = if cfg.index {
             index::RuleIndex::build(&rules)
@@ -397,9 +413,15 @@ impl Engine {
             rules_by_source,
             unrestricted,
             unrouted,
+            router,
             source_aliases,
             global_aliases,
         }
+    }
+
+    /// The logsource routing table in force.
+    pub fn logsources(&self) -> &LogsourceConfig {
+        &self.logsources
     }
 
     /// Number of loaded rules.
@@ -425,11 +447,12 @@ impl Engine {
     /// [`Engine::evaluate`], also saying how much work the index saved.
     pub fn evaluate_with_stats(&self, event: &Value) -> (Vec<Detection>, EvalStats) {
         let flat = event::flatten(event);
+        let mut ctx = Ctx::new(self, flat);
         let mut sources = Vec::new();
         if self.routing {
-            self.logsources.route(&flat, &mut sources);
+            self.router.route(|f| ctx.value(f), &mut sources);
         }
-        let ctx = Ctx::new(self, flat, &sources);
+        ctx.apply_aliases(&sources);
         let n = self.rules.len();
         let words = n.div_ceil(64);
         // Rules routing lets see this event.
@@ -441,8 +464,8 @@ impl Engine {
                 set(&mut routed, r);
             }
             for &s in &sources {
-                for &r in &self.rules_by_source[s] {
-                    set(&mut routed, r);
+                for (w, b) in routed.iter_mut().zip(&self.rules_by_source[s]) {
+                    *w |= b;
                 }
             }
             if let Some(hint) = explicit_logsource(&ctx.flat) {
@@ -461,14 +484,15 @@ impl Engine {
         // rules without triggers.
         let mut cand = vec![0u64; words];
         for fi in &self.index.fields {
-            if let Some(t) = ctx.field_texts(fi.field) {
-                for (_, l) in t.pairs() {
-                    fi.scan(l, |r| {
+            let slot = ctx.slots[fi.field as usize];
+            if slot != 0 {
+                ctx.scan_texts(slot as usize - 1, |hay| {
+                    fi.scan(hay, |r| {
                         if get(&routed, r) {
                             set(&mut cand, r)
                         }
-                    });
-                }
+                    })
+                });
             }
         }
         if let Some(kw) = &self.index.keywords {
@@ -477,15 +501,14 @@ impl Engine {
                 .zip(&self.index.keyword_rules)
                 .any(|(a, b)| a & b != 0);
             if wanted {
-                for idx in 0..ctx.flat.fields.len() {
-                    for (_, l) in ctx.texts_at(idx).pairs() {
-                        kw.scan(l, |r| {
-                            if get(&routed, r) {
-                                set(&mut cand, r)
-                            }
-                        });
+                // One scan over all values, folded and joined by NUL (no
+                // keyword literal contains NUL, so none spans two values).
+                let hay = ctx.keyword_haystack();
+                kw.scan(&hay, |r| {
+                    if get(&routed, r) {
+                        set(&mut cand, r)
                     }
-                }
+                });
             }
         }
         for &r in &self.index.always {
@@ -520,6 +543,20 @@ impl Engine {
             .iter()
             .map(|&i| self.rules[i as usize].meta.id.as_str())
             .collect()
+    }
+
+    #[doc(hidden)]
+    pub fn debug_index(&self) -> String {
+        let mut out = String::new();
+        for f in self.index.fields.iter().chain(self.index.keywords.iter()) {
+            let name = self
+                .fields
+                .names
+                .get(f.field as usize)
+                .map_or("<keywords>", |s| s.as_str());
+            out.push_str(&format!("{name}: {}\n", f.describe()));
+        }
+        out
     }
 
     /// (rules with a trigger set, rules evaluated on every routed event,
@@ -595,9 +632,9 @@ fn compile_document(
 
 /// Text forms of one event field, original and case-folded.
 struct Texts<'a> {
-    orig: Vec<Cow<'a, str>>,
+    orig: SmallVec<[Cow<'a, str>; 1]>,
     /// Case-folded forms; `None` when folding changes nothing.
-    folded: Vec<Option<String>>,
+    folded: SmallVec<[Option<String>; 1]>,
 }
 
 impl Texts<'_> {
@@ -626,6 +663,24 @@ fn fold(s: &str) -> Option<String> {
     }
 }
 
+/// Case-fold a field name into `buf` without allocating, dropping spaces
+/// (Windows Defender writes `Threat Name` where Sigma says `ThreatName`).
+/// `None` for names longer than the buffer or not ASCII.
+fn fold_name<'b>(name: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    let mut n = 0;
+    for b in name.bytes() {
+        if b == b' ' {
+            continue;
+        }
+        if !b.is_ascii() || n == buf.len() {
+            return None;
+        }
+        buf[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
 /// Per-event evaluation state.
 struct Ctx<'e, 'a> {
     engine: &'e Engine,
@@ -636,29 +691,36 @@ struct Ctx<'e, 'a> {
 }
 
 impl<'e, 'a> Ctx<'e, 'a> {
-    fn new(engine: &'e Engine, flat: event::Flat<'a>, sources: &[usize]) -> Self {
+    fn new(engine: &'e Engine, flat: event::Flat<'a>) -> Self {
         let mut slots = vec![0u32; engine.fields.names.len()];
         for (i, (name, _)) in flat.fields.iter().enumerate() {
             // Exact name first, then case-insensitively; Windows Defender
             // and others write "Threat Name" where Sigma says ThreatName.
-            let id = engine
-                .fields
-                .ids
-                .get(name.as_ref())
-                .or_else(|| engine.lower_ids.get(&name.to_lowercase()))
-                .or_else(|| {
-                    if name.contains(' ') {
-                        engine.lower_ids.get(&name.replace(' ', "").to_lowercase())
-                    } else {
-                        None
-                    }
-                });
+            let id = engine.fields.ids.get(name.as_ref()).or_else(|| {
+                let mut buf = [0u8; 64];
+                let folded = fold_name(name, &mut buf)?;
+                engine.lower_ids.get(folded)
+            });
             if let Some(&id) = id {
                 if slots[id as usize] == 0 {
                     slots[id as usize] = i as u32 + 1;
                 }
             }
         }
+        let texts = (0..flat.fields.len()).map(|_| OnceCell::new()).collect();
+        Ctx {
+            engine,
+            flat,
+            slots,
+            texts,
+        }
+    }
+
+    /// Fill Sigma names the event lacks from their per-source and global
+    /// aliases (Security 4688 `NewProcessName` → `Image`, ECS names).
+    fn apply_aliases(&mut self, sources: &[usize]) {
+        let engine = self.engine;
+        let slots = &mut self.slots;
         for &s in sources {
             for &(sigma, theirs) in &engine.source_aliases[s] {
                 if slots[sigma as usize] == 0 {
@@ -672,13 +734,6 @@ impl<'e, 'a> Ctx<'e, 'a> {
                     slots[*sigma as usize] = slots[a as usize];
                 }
             }
-        }
-        let texts = (0..flat.fields.len()).map(|_| OnceCell::new()).collect();
-        Ctx {
-            engine,
-            flat,
-            slots,
-            texts,
         }
     }
 
@@ -699,6 +754,48 @@ impl<'e, 'a> Ctx<'e, 'a> {
         })
     }
 
+    /// Every scalar value of the event, case-folded, joined by NUL.
+    fn keyword_haystack(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(2048);
+        fn push(out: &mut String, v: &Value, top: bool) {
+            match v {
+                Value::String(s) => {
+                    if s.is_ascii() {
+                        out.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+                    } else {
+                        out.push_str(&s.to_lowercase());
+                    }
+                    out.push('\0');
+                }
+                Value::Number(n) => {
+                    let _ = write!(out, "{n}\0");
+                }
+                Value::Bool(b) => {
+                    out.push_str(if *b { "true\0" } else { "false\0" });
+                }
+                Value::Array(a) if top => a.iter().for_each(|x| push(out, x, false)),
+                _ => {}
+            }
+        }
+        for (_, v) in &self.flat.fields {
+            push(&mut out, v, true);
+        }
+        out
+    }
+
+    /// Hand the index each case-folded text of a field.
+    fn scan_texts(&self, idx: usize, mut f: impl FnMut(&str)) {
+        match self.flat.fields[idx].1 {
+            Value::Null | Value::Object(_) => {}
+            _ => {
+                for (_, l) in self.texts_at(idx).pairs() {
+                    f(l)
+                }
+            }
+        }
+    }
+
     fn field_texts(&self, field: u32) -> Option<&Texts<'a>> {
         let s = self.slots[field as usize];
         if s == 0 {
@@ -709,11 +806,17 @@ impl<'e, 'a> Ctx<'e, 'a> {
     }
 
     fn rule_matches(&self, rule: &CompiledRule) -> bool {
-        let mut memo = vec![None; rule.selections.len()];
-        self.eval(rule, &rule.cond, &mut memo)
+        let n = rule.selections.len();
+        if n <= 32 {
+            let mut memo = [None; 32];
+            self.eval(rule, &rule.cond, &mut memo[..n])
+        } else {
+            let mut memo = vec![None; n];
+            self.eval(rule, &rule.cond, &mut memo)
+        }
     }
 
-    fn eval(&self, rule: &CompiledRule, c: &Cond, memo: &mut Vec<Option<bool>>) -> bool {
+    fn eval(&self, rule: &CompiledRule, c: &Cond, memo: &mut [Option<bool>]) -> bool {
         match c {
             Cond::Sel(i) => self.sel(rule, *i, memo),
             Cond::Not(inner) => !self.eval(rule, inner, memo),

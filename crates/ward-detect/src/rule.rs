@@ -31,7 +31,7 @@ pub(crate) fn cerr(line: usize, code: &'static str, message: impl Into<String>) 
 /// Interned field names shared by all rules of an engine.
 #[derive(Debug, Default, Clone)]
 pub struct FieldTable {
-    pub ids: HashMap<String, u32>,
+    pub ids: rustc_hash::FxHashMap<String, u32>,
     pub names: Vec<String>,
 }
 
