@@ -45,6 +45,7 @@ pub mod bench;
 pub mod condition;
 pub mod event;
 pub mod evtx;
+pub mod hunt;
 pub mod index;
 pub mod pattern;
 pub mod routing;
@@ -54,6 +55,7 @@ pub mod yaml;
 
 pub use bench::{bench_detect, BenchReport};
 pub use evtx::{read_evtx, EvtxReadError, EvtxReader};
+pub use hunt::{hunt, HuntFormat, HuntHit, HuntProgress, HuntSummary};
 pub use routing::{Logsource, LogsourceConfig};
 use rule::{CompiledRule, Cond, FieldCond, FieldKind, FieldTable, RefMode, Selection};
 
