@@ -32,9 +32,13 @@ fn ms17_010_sample_is_detected_in_every_format() {
     let run = |format| {
         let mut out = Vec::new();
         let mut calls = 0;
-        let s = hunt(&engine, &[file.clone()], format, &mut out, &mut |_| {
-            calls += 1
-        })
+        let s = hunt(
+            &engine,
+            std::slice::from_ref(&file),
+            format,
+            &mut out,
+            &mut |_| calls += 1,
+        )
         .unwrap();
         assert!(calls >= 1);
         assert!(s.errors.is_empty(), "{:?}", s.errors);
@@ -77,7 +81,7 @@ fn golden_detections_over_the_evtx_corpus() {
     let mut out = Vec::new();
     let s = hunt(
         &engine,
-        &[root.clone()],
+        std::slice::from_ref(&root),
         HuntFormat::Jsonl,
         &mut out,
         &mut |_| {},
