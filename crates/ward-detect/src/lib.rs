@@ -43,6 +43,7 @@ use serde_json::Value;
 
 pub mod bench;
 pub mod condition;
+pub mod correlation;
 pub mod event;
 pub mod evtx;
 pub mod hunt;
@@ -54,6 +55,10 @@ pub mod timeparts;
 pub mod yaml;
 
 pub use bench::{bench_detect, BenchReport};
+pub use correlation::{
+    CorrelationAlert, CorrelationRule, CorrelationType, Correlator, CorrelatorLimits,
+    CorrelatorState, CorrelatorStats, Scope,
+};
 pub use evtx::{read_evtx, EvtxReadError, EvtxReader};
 pub use hunt::{hunt, HuntFormat, HuntHit, HuntProgress, HuntSummary};
 pub use routing::{Logsource, LogsourceConfig};
@@ -206,6 +211,11 @@ pub struct Engine {
     source_aliases: Vec<Vec<(u32, u32)>>,
     global_aliases: Vec<(u32, Vec<u32>)>,
     index: index::RuleIndex,
+    pub(crate) correlations: Vec<CorrelationRule>,
+    /// Canonical rule id → (correlation index, position in its `rules`).
+    corr_by_rule: HashMap<String, Vec<(u32, u16)>>,
+    /// Rules referenced only by correlations with `generate: false`.
+    non_generating: std::collections::HashSet<String>,
 }
 
 fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleLoadError>) {
@@ -278,6 +288,7 @@ impl Engine {
         let mut errors = Vec::new();
         let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
         let mut skipped = 0;
+        let mut pending: Vec<(PathBuf, usize, CorrelationRule)> = Vec::new();
         for (name, text) in sources {
             let file = PathBuf::from(name);
             let stem = file
@@ -296,12 +307,39 @@ impl Engine {
                     continue;
                 }
             };
+            // Legacy multi-document collections: refused as a whole, once.
+            if let Some(a) = docs.iter().find_map(|d| d.get("action")) {
+                errors.push(RuleLoadError {
+                    file,
+                    line: Some(a.line),
+                    code: "rule-collection",
+                    message: format!(
+                        "legacy rule collection (action: {}) of {} documents is not supported; \
+                         split it into standalone rules",
+                        a.as_scalar_string().unwrap_or_default(),
+                        docs.len()
+                    ),
+                });
+                continue;
+            }
             for (i, doc) in docs.iter().enumerate() {
                 let fallback = if docs.len() > 1 {
                     format!("{stem}#{i}")
                 } else {
                     stem.clone()
                 };
+                if doc.get("correlation").is_some() {
+                    match correlation::compile_correlation(doc, &fallback) {
+                        Ok(c) => pending.push((file.clone(), doc.line, c)),
+                        Err(e) => errors.push(RuleLoadError {
+                            file: file.clone(),
+                            line: Some(e.line),
+                            code: e.code,
+                            message: e.message,
+                        }),
+                    }
+                    continue;
+                }
                 match compile_document(doc, &fallback, &mut fields, cfg) {
                     Ok(r) if !product_wanted(&r, cfg) => skipped += 1,
                     Ok(r) => {
@@ -330,8 +368,20 @@ impl Engine {
                 }
             }
         }
-        let loaded = rules.len();
-        let engine = Engine::build(rules, fields, cfg);
+        let correlations = resolve_correlations(&rules, pending, &mut seen_ids, &mut errors);
+        for c in &correlations {
+            for f in c.group_by.iter().chain(c.field.iter()) {
+                fields.intern(f);
+            }
+            for (_, per_rule) in &c.aliases {
+                for (_, f) in per_rule {
+                    fields.intern(f);
+                }
+            }
+        }
+        let loaded = rules.len() + correlations.len();
+        let mut engine = Engine::build(rules, fields, cfg);
+        engine.set_correlations(correlations);
         LoadReport {
             engine,
             errors,
@@ -400,12 +450,18 @@ impl Engine {
             .enumerate()
             .map(|(i, n)| (n.replace(' ', "").to_lowercase(), i as u32))
             .collect();
+        let correlations = Vec::new();
+        let corr_by_rule = HashMap::new();
+        let non_generating = Default::default();
         let index = if cfg.index {
             index::RuleIndex::build(&rules)
         } else {
             index::RuleIndex::unindexed(rules.len())
         };
         Engine {
+            correlations,
+            corr_by_rule,
+            non_generating,
             index,
             rules,
             fields,
@@ -421,6 +477,65 @@ impl Engine {
         }
     }
 
+    fn set_correlations(&mut self, correlations: Vec<CorrelationRule>) {
+        // References were resolved to canonical ids by resolve_correlations.
+        let mut by_rule: HashMap<String, Vec<(u32, u16)>> = HashMap::new();
+        let mut generating = std::collections::HashSet::new();
+        let mut referenced = std::collections::HashSet::new();
+        for (ci, c) in correlations.iter().enumerate() {
+            for (ri, r) in c.rules.iter().enumerate() {
+                by_rule
+                    .entry(r.clone())
+                    .or_default()
+                    .push((ci as u32, ri as u16));
+                referenced.insert(r.clone());
+                if c.generate {
+                    generating.insert(r.clone());
+                }
+            }
+        }
+        self.non_generating = referenced.difference(&generating).cloned().collect();
+        self.corr_by_rule = by_rule;
+        self.correlations = correlations;
+    }
+
+    /// The loaded correlation rules.
+    pub fn correlations(&self) -> &[CorrelationRule] {
+        &self.correlations
+    }
+
+    /// Does this rule raise alerts of its own? `false` for rules referenced
+    /// only by correlations without `generate: true`: their detections
+    /// feed the [`Correlator`] but are not alerts.
+    pub fn generates(&self, rule_id: &str) -> bool {
+        !self.non_generating.contains(rule_id)
+    }
+
+    pub(crate) fn correlations_for(&self, rule_id: &str, _name: Option<&str>) -> Vec<(u32, u16)> {
+        self.corr_by_rule.get(rule_id).cloned().unwrap_or_default()
+    }
+
+    /// Values of the named fields in an event (Sigma names, resolved
+    /// through routing aliases; `ward.org` is the organisation).
+    pub fn field_values(&self, event: &Value, names: &[String], org: &str) -> Vec<Option<String>> {
+        let flat = event::flatten(event);
+        let mut ctx = Ctx::new(self, flat);
+        let mut sources = Vec::new();
+        self.router.route(|f| ctx.value(f), &mut sources);
+        ctx.apply_aliases(&sources);
+        names
+            .iter()
+            .map(|n| {
+                if n == "ward.org" {
+                    return Some(org.to_string());
+                }
+                let id = self.fields.ids.get(n.as_str())?;
+                let t = ctx.field_texts(*id)?;
+                t.orig.first().map(|s| s.to_string())
+            })
+            .collect()
+    }
+
     /// The logsource routing table in force.
     pub fn logsources(&self) -> &LogsourceConfig {
         &self.logsources
@@ -428,7 +543,7 @@ impl Engine {
 
     /// Number of loaded rules.
     pub fn rule_count(&self) -> usize {
-        self.rules.len()
+        self.rules.len() + self.correlations.len()
     }
 
     /// Ids of the rules whose logsource no configured source reaches; they
@@ -572,6 +687,120 @@ impl Engine {
     }
 }
 
+/// Resolve correlation references (rule ids or names, of rules or other
+/// correlations) to canonical ids; refuse correlations whose references do
+/// not resolve or that form a cycle.
+fn resolve_correlations(
+    rules: &[CompiledRule],
+    pending: Vec<(PathBuf, usize, CorrelationRule)>,
+    seen_ids: &mut HashMap<String, PathBuf>,
+    errors: &mut Vec<RuleLoadError>,
+) -> Vec<CorrelationRule> {
+    let mut known: HashMap<String, String> = HashMap::new();
+    for r in rules {
+        known.insert(r.meta.id.clone(), r.meta.id.clone());
+        if let Some(n) = &r.meta.name {
+            known.insert(n.clone(), r.meta.id.clone());
+        }
+    }
+    for (_, _, c) in &pending {
+        known.insert(c.meta.id.clone(), c.meta.id.clone());
+        if let Some(n) = &c.meta.name {
+            known.insert(n.clone(), c.meta.id.clone());
+        }
+    }
+    let mut ok: Vec<(PathBuf, usize, CorrelationRule)> = Vec::new();
+    for (file, line, mut c) in pending {
+        if let Some(prev) = seen_ids.get(&c.meta.id) {
+            errors.push(RuleLoadError {
+                file,
+                line: Some(line),
+                code: "duplicate-id",
+                message: format!(
+                    "rule id {} is already used by {}",
+                    c.meta.id,
+                    prev.display()
+                ),
+            });
+            continue;
+        }
+        let missing: Vec<String> = c
+            .rules
+            .iter()
+            .filter(|r| !known.contains_key(*r))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            errors.push(RuleLoadError {
+                file,
+                line: Some(line),
+                code: "unresolved-rule-reference",
+                message: format!(
+                    "correlation '{}' references rules that are not loaded: {}",
+                    c.meta.title,
+                    missing.join(", ")
+                ),
+            });
+            continue;
+        }
+        // Aliases name rules as written; map them to canonical ids too.
+        for (_, per_rule) in &mut c.aliases {
+            for (r, _) in per_rule.iter_mut() {
+                if let Some(id) = known.get(r) {
+                    *r = id.clone();
+                }
+            }
+        }
+        c.rules = c.rules.iter().map(|r| known[r].clone()).collect();
+        seen_ids.insert(c.meta.id.clone(), file.clone());
+        ok.push((file, line, c));
+    }
+    // Cycles between correlations.
+    let ids: HashMap<String, usize> = ok
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, c))| (c.meta.id.clone(), i))
+        .collect();
+    let mut bad = vec![false; ok.len()];
+    for (start, is_bad) in bad.iter_mut().enumerate() {
+        let mut stack = vec![(start, 0usize)];
+        let mut seen = vec![false; ok.len()];
+        while let Some((i, depth)) = stack.pop() {
+            if depth > ok.len() {
+                break;
+            }
+            for r in &ok[i].2.rules {
+                if let Some(&j) = ids.get(r) {
+                    if j == start {
+                        *is_bad = true;
+                    } else if !seen[j] {
+                        seen[j] = true;
+                        stack.push((j, depth + 1));
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((file, line, c), is_bad) in ok.into_iter().zip(bad) {
+        if is_bad {
+            errors.push(RuleLoadError {
+                file,
+                line: Some(line),
+                code: "correlation-cycle",
+                message: format!(
+                    "correlation '{}' references itself through its rules",
+                    c.meta.title
+                ),
+            });
+            seen_ids.remove(&c.meta.id);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn product_wanted(r: &CompiledRule, cfg: &EngineConfig) -> bool {
     match (&cfg.products, &r.meta.logsource.product) {
         (None, _) => true,
@@ -608,25 +837,11 @@ fn compile_document(
             "document is not a mapping",
         ));
     }
-    if doc.get("correlation").is_some() {
-        return Err(rule::cerr(
-            doc.line,
-            "correlation-unsupported",
-            "correlation rules are not supported by this engine version",
-        ));
-    }
     if doc.get("filter").is_some() {
         return Err(rule::cerr(
             doc.line,
             "filter-unsupported",
             "Sigma meta filters are not supported by this engine version",
-        ));
-    }
-    if let Some(a) = doc.get("action") {
-        return Err(rule::cerr(
-            a.line,
-            "rule-collection",
-            "legacy rule collections (action: global/reset/repeat) are not supported",
         ));
     }
     rule::compile_rule(doc, fallback_id, fields, &cfg.placeholders)
