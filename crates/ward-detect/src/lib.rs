@@ -46,6 +46,7 @@ pub mod condition;
 pub mod correlation;
 pub mod event;
 pub mod evtx;
+pub mod filters;
 pub mod hunt;
 pub mod index;
 pub mod pattern;
@@ -60,6 +61,7 @@ pub use correlation::{
     CorrelatorState, CorrelatorStats, Scope,
 };
 pub use evtx::{read_evtx, EvtxReadError, EvtxReader};
+pub use filters::{FilterSet, Suppressed};
 pub use hunt::{hunt, HuntFormat, HuntHit, HuntProgress, HuntSummary};
 pub use routing::{Logsource, LogsourceConfig};
 use rule::{CompiledRule, Cond, FieldCond, FieldKind, FieldTable, RefMode, Selection};
@@ -499,6 +501,37 @@ impl Engine {
         self.correlations = correlations;
     }
 
+    /// An engine with no rules.
+    pub fn empty() -> Engine {
+        Engine::build(Vec::new(), FieldTable::default(), &EngineConfig::default())
+    }
+
+    /// The canonical id of a rule or correlation named by id or `name`.
+    pub fn resolve_rule(&self, reference: &str) -> Option<String> {
+        self.rules
+            .iter()
+            .map(|r| &r.meta)
+            .chain(self.correlations.iter().map(|c| &c.meta))
+            .find(|m| m.id == reference || m.name.as_deref() == Some(reference))
+            .map(|m| m.id.clone())
+    }
+
+    /// The logsource of a loaded rule.
+    pub fn rule_logsource(&self, rule_id: &str) -> Option<&Logsource> {
+        self.rules
+            .iter()
+            .map(|r| &r.meta)
+            .chain(self.correlations.iter().map(|c| &c.meta))
+            .find(|m| m.id == rule_id)
+            .map(|m| &m.logsource)
+    }
+
+    /// [`Engine::evaluate`], then an organisation's meta filters: the
+    /// detections that survive its tuning.
+    pub fn evaluate_for_org(&self, event: &Value, filters: &FilterSet) -> Vec<Detection> {
+        filters.apply(self, event, self.evaluate(event)).0
+    }
+
     /// The loaded correlation rules.
     pub fn correlations(&self) -> &[CorrelationRule] {
         &self.correlations
@@ -840,8 +873,8 @@ fn compile_document(
     if doc.get("filter").is_some() {
         return Err(rule::cerr(
             doc.line,
-            "filter-unsupported",
-            "Sigma meta filters are not supported by this engine version",
+            "filter-in-rule-set",
+            "this is a meta filter: load it per organisation with FilterSet, not as a rule",
         ));
     }
     rule::compile_rule(doc, fallback_id, fields, &cfg.placeholders)
