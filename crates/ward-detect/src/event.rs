@@ -68,9 +68,19 @@ pub fn flatten(ev: &Value) -> Flat<'_> {
     flat
 }
 
+/// Small-map lookup: the maps of EVTX JSON have one to three keys, where a
+/// linear scan beats hashing the key.
+fn small_get<'v>(o: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if o.len() <= 4 {
+        o.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        o.get(key)
+    }
+}
+
 fn text_of(v: &Value) -> &Value {
     match v {
-        Value::Object(o) => o.get("#text").unwrap_or(v),
+        Value::Object(o) => small_get(o, "#text").unwrap_or(v),
         _ => v,
     }
 }
@@ -80,10 +90,10 @@ fn flatten_evtx<'a>(event: &'a serde_json::Map<String, Value>, flat: &mut Flat<'
         for (k, v) in sys {
             match v {
                 Value::Object(o) => {
-                    if let Some(t) = o.get("#text") {
+                    if let Some(t) = small_get(o, "#text") {
                         flat.push(k.as_str(), t);
                     }
-                    if let Some(Value::Object(attrs)) = o.get("#attributes") {
+                    if let Some(Value::Object(attrs)) = small_get(o, "#attributes") {
                         for (a, av) in attrs {
                             match system_attr_name(k, a) {
                                 Some(n) => flat.push(n, av),

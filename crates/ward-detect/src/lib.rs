@@ -913,6 +913,23 @@ fn fold(s: &str) -> Option<String> {
     }
 }
 
+/// Decimal digits of `u` without the formatting machinery (hot path).
+fn push_u64(out: &mut String, mut u: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(b as char);
+    }
+}
+
 /// Case-fold a field name into `buf` without allocating, dropping spaces
 /// (Windows Defender writes `Threat Name` where Sigma says `ThreatName`).
 /// `None` for names longer than the buffer or not ASCII.
@@ -1012,14 +1029,22 @@ impl<'e, 'a> Ctx<'e, 'a> {
             match v {
                 Value::String(s) => {
                     if s.is_ascii() {
-                        out.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+                        let start = out.len();
+                        out.push_str(s);
+                        out[start..].make_ascii_lowercase();
                     } else {
                         out.push_str(&s.to_lowercase());
                     }
                     out.push('\0');
                 }
                 Value::Number(n) => {
-                    let _ = write!(out, "{n}\0");
+                    match n.as_u64() {
+                        Some(u) => push_u64(out, u),
+                        None => {
+                            let _ = write!(out, "{n}");
+                        }
+                    }
+                    out.push('\0');
                 }
                 Value::Bool(b) => {
                     out.push_str(if *b { "true\0" } else { "false\0" });
