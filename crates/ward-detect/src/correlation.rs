@@ -23,6 +23,7 @@
 //!   "the same destination IP at 5 organisations within 10 minutes".
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -399,8 +400,8 @@ pub enum RestoreError {
 
 /// Stateful correlation engine: feed it every event's detections.
 #[derive(Debug)]
-pub struct Correlator<'e> {
-    engine: &'e Engine,
+pub struct Correlator {
+    engine: Arc<Engine>,
     limits: CorrelatorLimits,
     groups: HashMap<(u32, String), Group>,
     lru: BTreeMap<u64, (u32, String)>,
@@ -411,8 +412,9 @@ pub struct Correlator<'e> {
 const KEY_SEP: char = '\u{1f}';
 const MAX_CHAIN: usize = 8;
 
-impl<'e> Correlator<'e> {
-    pub fn new(engine: &'e Engine, limits: CorrelatorLimits) -> Self {
+impl Correlator {
+    /// A correlator over `engine`'s correlation rules, with empty state.
+    pub fn new(engine: Arc<Engine>, limits: CorrelatorLimits) -> Self {
         Correlator {
             engine,
             limits,
@@ -473,7 +475,7 @@ impl<'e> Correlator<'e> {
         t: i64,
         event: &Value,
     ) -> Option<CorrelationAlert> {
-        let engine = self.engine;
+        let engine = Arc::clone(&self.engine);
         let c = &engine.correlations[ci as usize];
         let rule_ref = &c.rules[ri as usize];
         // Group key from group-by fields (through aliases for this rule).
@@ -626,14 +628,14 @@ impl<'e> Correlator<'e> {
     /// Rebuild a correlator from a snapshot. State of correlations no longer
     /// loaded is dropped and counted as evicted.
     pub fn restore(
-        engine: &'e Engine,
+        engine: Arc<Engine>,
         limits: CorrelatorLimits,
         state: CorrelatorState,
     ) -> Result<Self, RestoreError> {
         if state.version != 1 {
             return Err(RestoreError::Version(state.version));
         }
-        let mut c = Correlator::new(engine, limits);
+        let mut c = Correlator::new(Arc::clone(&engine), limits);
         c.stats = state.stats;
         c.stats.entries = 0;
         for (id, groups) in state.groups {

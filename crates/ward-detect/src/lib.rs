@@ -10,6 +10,16 @@
 //!   rules of its logsource, returning [`Detection`]s.
 //! * [`EngineConfig`] — routing on/off, the logsource mapping
 //!   ([`LogsourceConfig`]) and `expand` placeholders.
+//! * [`Correlator`] — stateful Sigma correlation rules (sliding windows,
+//!   bounded per-group state, [`Correlator::snapshot`]/[`Correlator::restore`]).
+//! * [`FilterSet`] — one organisation's Sigma meta filters, applied by
+//!   [`Engine::evaluate_for_org`].
+//! * [`read_evtx`], [`hunt()`] — EVTX reading and offline hunting;
+//!   [`check_dir`] for `ward rules check`; [`bench_detect`] for
+//!   `ward bench detect`.
+//!
+//! The design (routing, the required-literal index, correlation state) is
+//! written up in `docs/detection.md`.
 //!
 //! ```
 //! use ward_detect::{Engine, EngineConfig, Level};

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 use ward_detect::{
     CorrelationType, Correlator, CorrelatorLimits, CorrelatorState, Engine, EngineConfig,
@@ -52,7 +54,7 @@ fn logon(id: u32, user: &str, ip: &str) -> Value {
 }
 
 /// Feed one event; return the fired correlation ids.
-fn feed(e: &Engine, c: &mut Correlator<'_>, org: &str, t_ms: i64, ev: &Value) -> Vec<String> {
+fn feed(e: &Engine, c: &mut Correlator, org: &str, t_ms: i64, ev: &Value) -> Vec<String> {
     let d = e.evaluate(ev);
     c.process(org, t_ms, ev, &d)
         .into_iter()
@@ -74,8 +76,8 @@ level: high
 
 #[test]
 fn event_count_slides_and_groups() {
-    let e = engine(COUNT);
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let e = Arc::new(engine(COUNT));
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     // Four failures for bob, one for alice: nothing.
     for i in 0..4 {
         assert!(feed(&e, &mut c, "RXX", i * 1000, &logon(4625, "bob", "1.1.1.1")).is_empty());
@@ -89,7 +91,7 @@ fn event_count_slides_and_groups() {
     assert!(feed(&e, &mut c, "RXX", 7000, &logon(4625, "bob", "1.1.1.1")).is_empty());
 
     // Sliding window: one failure every 3 minutes never has 5 within 10.
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     for i in 0..20 {
         let t = i * 3 * 60_000;
         assert!(
@@ -99,7 +101,7 @@ fn event_count_slides_and_groups() {
     }
     // ... but it slides, not buckets: 5 events straddling a 10-minute
     // boundary (minutes 8..12) fire.
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     let mut fired = Vec::new();
     for m in [8, 9, 10, 11, 12] {
         fired.extend(feed(
@@ -115,8 +117,8 @@ fn event_count_slides_and_groups() {
 
 #[test]
 fn organisations_are_separate_by_default_and_joined_in_federation_scope() {
-    let e = engine(COUNT);
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let e = Arc::new(engine(COUNT));
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     for (i, org) in ["A", "B", "C", "D", "E"].iter().enumerate() {
         assert!(feed(&e, &mut c, org, i as i64, &logon(4625, "admin", "x")).is_empty());
     }
@@ -132,8 +134,8 @@ correlation:
   condition: {field: ward.org, gte: 3}
 level: critical
 "#;
-    let e = engine(fed);
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let e = Arc::new(engine(fed));
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     assert!(feed(&e, &mut c, "RA1", 0, &logon(4625, "a", "203.0.113.9")).is_empty());
     assert!(feed(&e, &mut c, "RA1", 1, &logon(4625, "b", "203.0.113.9")).is_empty());
     assert!(feed(&e, &mut c, "RB2", 2, &logon(4625, "c", "203.0.113.9")).is_empty());
@@ -160,8 +162,8 @@ correlation:
   timespan: 5m
   condition: {field: TargetUserName, gte: 3}
 "#;
-    let e = engine(vc);
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let e = Arc::new(engine(vc));
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     assert!(feed(&e, &mut c, "O", 0, &logon(4625, "a", "ip")).is_empty());
     assert!(feed(&e, &mut c, "O", 1, &logon(4625, "a", "ip")).is_empty());
     assert!(feed(&e, &mut c, "O", 2, &logon(4625, "b", "ip")).is_empty());
@@ -194,8 +196,8 @@ correlation:
         let text = format!(
             "title: T\nid: vs\ncorrelation:\n  type: {kind}\n  rules: [website_access]\n  group-by: [c-ip]\n  timespan: 1h\n  condition: {cond}\n"
         );
-        let e = engine(&text);
-        let mut c = Correlator::new(&e, CorrelatorLimits::default());
+        let e = Arc::new(engine(&text));
+        let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
         let mut fired = None;
         for (i, b) in series.iter().enumerate() {
             if !feed(&e, &mut c, "O", i as i64, &web(*b)).is_empty() {
@@ -216,8 +218,8 @@ correlation:
   timespan: 1d
   condition: {field: TargetUserName, lte: 20}
 "#;
-    let e = engine(pct);
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let e = Arc::new(engine(pct));
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     let mut fired = Vec::new();
     for i in 0..9 {
         fired.extend(feed(&e, &mut c, "O", i, &logon(4624, "svc", "x")));
@@ -244,8 +246,8 @@ correlation:
       successful_login: TargetUserName
   timespan: 5m
 "#;
-    let e = engine(t);
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let e = Arc::new(engine(t));
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     assert!(feed(&e, &mut c, "O", 0, &logon(4624, "eve", "x")).is_empty());
     assert!(feed(&e, &mut c, "O", 1, &logon(4625, "mallory", "x")).is_empty());
     assert_eq!(
@@ -256,8 +258,8 @@ correlation:
     let o = t
         .replace("type: temporal", "type: temporal_ordered")
         .replace("id: temporal", "id: ordered");
-    let e = engine(&o);
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let e = Arc::new(engine(&o));
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     // Success before failure: wrong order.
     assert!(feed(&e, &mut c, "O", 0, &logon(4624, "eve", "x")).is_empty());
     assert!(feed(&e, &mut c, "O", 1, &logon(4625, "eve", "x")).is_empty());
@@ -267,7 +269,7 @@ correlation:
         vec!["ordered"]
     );
     // Outside the timespan: no.
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     assert!(feed(&e, &mut c, "O", 0, &logon(4625, "eve", "x")).is_empty());
     assert!(feed(&e, &mut c, "O", 6 * 60_000, &logon(4624, "eve", "x")).is_empty());
 }
@@ -279,12 +281,12 @@ fn spec_chained_example_and_generate() {
     let r = Engine::load_dir(&path, &EngineConfig::default());
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!(r.loaded, 4);
-    let e = r.engine;
+    let e = Arc::new(r.engine);
     assert_eq!(e.correlations().len(), 2);
     assert_eq!(e.correlations()[0].kind, CorrelationType::TemporalOrdered);
     // Referenced rules do not alert on their own (generate defaults to false).
     assert!(!e.generates("53ba33fd-3a50-4468-a5ef-c583635cfa92"));
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     let ev = |id: u32| json!({"Channel": "Security", "EventID": id, "User": "bob"});
     let mut fired = Vec::new();
     for i in 0..10 {
@@ -302,7 +304,7 @@ fn spec_chained_example_and_generate() {
         "  condition: {gte: 5}",
         "  condition: {gte: 5}\n  generate: true",
     );
-    let e = engine(&g);
+    let e = Arc::new(engine(&g));
     assert!(e.generates("failed-logon"));
     assert!(engine(COUNT).generates("ok-logon"));
     assert!(!engine(COUNT).generates("failed-logon"));
@@ -310,13 +312,13 @@ fn spec_chained_example_and_generate() {
 
 #[test]
 fn memory_is_bounded_and_evictions_counted() {
-    let e = engine(COUNT);
+    let e = Arc::new(engine(COUNT));
     let limits = CorrelatorLimits {
         max_groups: 100,
         max_entries: 150,
         max_entries_per_group: 3,
     };
-    let mut c = Correlator::new(&e, limits);
+    let mut c = Correlator::new(e.clone(), limits);
     for i in 0..10_000 {
         let user = format!("user{i}");
         feed(&e, &mut c, "O", i, &logon(4625, &user, "x"));
@@ -330,7 +332,7 @@ fn memory_is_bounded_and_evictions_counted() {
         max_entries_per_group: 3,
         ..CorrelatorLimits::default()
     };
-    let mut c = Correlator::new(&e, limits);
+    let mut c = Correlator::new(e.clone(), limits);
     for i in 0..10 {
         assert!(feed(&e, &mut c, "O", i, &logon(4625, "bob", "x")).is_empty());
     }
@@ -339,17 +341,17 @@ fn memory_is_bounded_and_evictions_counted() {
 
 #[test]
 fn state_survives_a_restart() {
-    let e = engine(COUNT);
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let e = Arc::new(engine(COUNT));
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     for i in 0..4 {
         assert!(feed(&e, &mut c, "O", i, &logon(4625, "bob", "x")).is_empty());
     }
     let saved = serde_json::to_string(&c.snapshot()).unwrap();
     drop(c);
     // A new process: new engine, state restored from disk.
-    let e2 = engine(COUNT);
+    let e2 = Arc::new(engine(COUNT));
     let state: CorrelatorState = serde_json::from_str(&saved).unwrap();
-    let mut c2 = Correlator::restore(&e2, CorrelatorLimits::default(), state).unwrap();
+    let mut c2 = Correlator::restore(e2.clone(), CorrelatorLimits::default(), state).unwrap();
     assert_eq!(c2.stats().entries, 4);
     assert_eq!(
         feed(&e2, &mut c2, "O", 5, &logon(4625, "bob", "x")),
@@ -363,8 +365,8 @@ fn hayabusa_correlations_load_and_fire() {
     let r = Engine::load_dir(&dir, &EngineConfig::default());
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!(r.engine.correlations().len(), 3);
-    let e = r.engine;
-    let mut c = Correlator::new(&e, CorrelatorLimits::default());
+    let e = Arc::new(r.engine);
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
     let mut fired = Vec::new();
     for (i, user) in ["a", "b", "c", "d", "e"].iter().enumerate() {
         let ev = json!({"Event": {"System": {"Channel": "Security", "EventID": 4648, "Computer": "ws1"},
