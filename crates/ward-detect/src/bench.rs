@@ -28,6 +28,9 @@ pub struct BenchReport {
     pub threads: usize,
     pub all_cores_events_per_sec: f64,
     pub peak_rss_bytes: Option<u64>,
+    /// Peak RSS once rules and events were loaded, before the replay: the
+    /// difference to `peak_rss_bytes` is what evaluation itself added.
+    pub peak_rss_before_replay_bytes: Option<u64>,
     /// Rules with a required-literal trigger set.
     pub indexed_rules: usize,
     /// Rules evaluated on every event of their logsource.
@@ -71,9 +74,15 @@ impl std::fmt::Display for BenchReport {
             "{} threads: {:.0} events/s",
             self.threads, self.all_cores_events_per_sec
         )?;
-        match self.peak_rss_bytes {
-            Some(b) => write!(f, "peak RSS: {:.1} MB", b as f64 / 1e6),
-            None => write!(f, "peak RSS: unavailable"),
+        match (self.peak_rss_bytes, self.peak_rss_before_replay_bytes) {
+            (Some(b), Some(a)) => write!(
+                f,
+                "peak RSS: {:.1} MB ({:.1} MB after loading rules and events)",
+                b as f64 / 1e6,
+                a as f64 / 1e6
+            ),
+            (Some(b), None) => write!(f, "peak RSS: {:.1} MB", b as f64 / 1e6),
+            _ => write!(f, "peak RSS: unavailable"),
         }
     }
 }
@@ -173,6 +182,7 @@ pub fn bench_detect(
     if events.is_empty() {
         return Err(BenchError::NoEvents(evtx_dir.to_path_buf()));
     }
+    let rss_before_replay = peak_rss_bytes();
     let rounds = min_events.div_ceil(events.len()).max(1);
     let total = rounds * events.len();
 
@@ -231,6 +241,7 @@ pub fn bench_detect(
         threads,
         all_cores_events_per_sec: all,
         peak_rss_bytes: peak_rss_bytes(),
+        peak_rss_before_replay_bytes: rss_before_replay,
         indexed_rules,
         always_rules,
         automata,

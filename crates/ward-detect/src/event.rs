@@ -44,11 +44,13 @@ impl<'a> Flat<'a> {
 
 /// Flatten an event in any of the supported layouts.
 pub fn flatten(ev: &Value) -> Flat<'_> {
-    let mut flat = Flat::default();
+    let mut flat = Flat {
+        fields: Vec::with_capacity(48),
+    };
     let Value::Object(top) = ev else {
         return flat;
     };
-    if let Some(Value::Object(event)) = top.get("Event") {
+    if let Some(Value::Object(event)) = small_get(top, "Event") {
         flatten_evtx(event, &mut flat);
         // Anything beside "Event" (e.g. an envelope added by a shipper) stays
         // reachable by dotted name.
@@ -59,7 +61,7 @@ pub fn flatten(ev: &Value) -> Flat<'_> {
         }
         return flat;
     }
-    if let Some(Value::Object(winlog)) = top.get("winlog") {
+    if let Some(Value::Object(winlog)) = small_get(top, "winlog") {
         flatten_winlog(winlog, &mut flat);
     }
     for (k, v) in top {
@@ -86,7 +88,7 @@ fn text_of(v: &Value) -> &Value {
 }
 
 fn flatten_evtx<'a>(event: &'a serde_json::Map<String, Value>, flat: &mut Flat<'a>) {
-    if let Some(Value::Object(sys)) = event.get("System") {
+    if let Some(Value::Object(sys)) = small_get(event, "System") {
         for (k, v) in sys {
             match v {
                 Value::Object(o) => {
@@ -106,14 +108,14 @@ fn flatten_evtx<'a>(event: &'a serde_json::Map<String, Value>, flat: &mut Flat<'
             }
         }
     }
-    if let Some(ed) = event.get("EventData") {
+    if let Some(ed) = small_get(event, "EventData") {
         flatten_event_data(ed, flat);
     }
-    if let Some(ud) = event.get("UserData") {
+    if let Some(ud) = small_get(event, "UserData") {
         flatten_leaves(ud, flat, 0);
     }
     // Rendering info (message text) from evtx_dump, when present.
-    if let Some(Value::Object(ri)) = event.get("RenderingInfo") {
+    if let Some(Value::Object(ri)) = small_get(event, "RenderingInfo") {
         for (k, v) in ri {
             flat.push(k.as_str(), text_of(v));
         }
