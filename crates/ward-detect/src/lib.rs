@@ -1254,6 +1254,32 @@ impl<'e, 'a> Ctx<'e, 'a> {
     }
 }
 
+/// The time of an event in Unix milliseconds, from the first of
+/// `TimeCreated_SystemTime` (EVTX), `@timestamp` (ECS), `timestamp`,
+/// `UtcTime` (Sysmon) or `ts` (Zeek, epoch seconds with fraction) that parses.
+pub fn event_time_ms(event: &Value) -> Option<i64> {
+    let flat = event::flatten(event);
+    [
+        "TimeCreated_SystemTime",
+        "@timestamp",
+        "timestamp",
+        "UtcTime",
+        "ts",
+    ]
+    .iter()
+    .find_map(|n| match flat.get(n)? {
+        Value::String(s) => timeparts::parse_epoch_ms(s),
+        Value::Number(n) => n.as_f64().map(|f| {
+            if f > 1e11 {
+                f as i64
+            } else {
+                (f * 1000.0) as i64
+            }
+        }),
+        _ => None,
+    })
+}
+
 /// Check every rule under `dir` (or the one file): the refusals, empty when
 /// all load. Used by `ward rules check`.
 pub fn check_dir(dir: &Path) -> Vec<RuleLoadError> {

@@ -406,3 +406,18 @@ fn meta_filters_per_organisation() {
     let r = Engine::from_sources(&[("mf.yml".into(), mf.into())], &EngineConfig::default());
     assert_eq!(r.errors[0].code, "filter-in-rule-set");
 }
+
+#[test]
+fn event_times() {
+    let evtx = json!({"Event": {"System": {"TimeCreated": {"#attributes": {"SystemTime": "2021-04-22T08:50:53.614492Z"}}}}});
+    assert_eq!(event_time_ms(&evtx), Some(1_619_081_453_614));
+    assert_eq!(
+        event_time_ms(&json!({"ts": 1_619_081_453.5})),
+        Some(1_619_081_453_500)
+    );
+    assert_eq!(
+        event_time_ms(&json!({"@timestamp": "2021-04-22T08:50:53Z"})),
+        Some(1_619_081_453_000)
+    );
+    assert_eq!(event_time_ms(&json!({"x": 1})), None);
+}
