@@ -117,3 +117,56 @@ fn golden_detections_over_the_evtx_corpus() {
         panic!("detections differ from the golden file\nmissing: {missing:#?}\nnew: {extra:#?}");
     }
 }
+
+#[test]
+fn json_and_jsonl_inputs_in_every_layout() {
+    let rule = "title: Whoami\nid: whoami-test\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\whoami.exe'}\n  condition: sel\nlevel: low\n";
+    let engine =
+        Engine::from_sources(&[("w.yml".into(), rule.into())], &EngineConfig::default()).engine;
+    let dir = std::env::temp_dir().join(format!("ward-detect-hunt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Winlogbeat lines, one broken line in the middle.
+    std::fs::write(
+        dir.join("a.jsonl"),
+        "{\"winlog\":{\"channel\":\"Microsoft-Windows-Sysmon/Operational\",\"event_id\":1,\"event_data\":{\"Image\":\"C:\\\\w\\\\whoami.exe\"}}}\n\
+         not json\n\
+         {\"winlog\":{\"channel\":\"Security\",\"event_id\":4688,\"event_data\":{\"NewProcessName\":\"C:\\\\w\\\\whoami.exe\"}}}\n",
+    )
+    .unwrap();
+    // A JSON array of flat events.
+    std::fs::write(
+        dir.join("b.json"),
+        "[{\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"EventID\":1,\"Image\":\"x\\\\WHOAMI.EXE\"},\
+          {\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"EventID\":3,\"Image\":\"x\\\\whoami.exe\"}]",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let s = hunt(
+        &engine,
+        std::slice::from_ref(&dir),
+        HuntFormat::Jsonl,
+        &mut out,
+        &mut |_| {},
+    )
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(s.files, 2);
+    assert_eq!(s.events, 4);
+    assert_eq!(s.detections, 3, "{}", String::from_utf8_lossy(&out));
+    assert_eq!(s.errors.len(), 1);
+    assert!(
+        s.errors[0].contains("a.jsonl:2: [hunt-json]"),
+        "{:?}",
+        s.errors
+    );
+    let records: Vec<u64> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["record"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(records, vec![1, 2, 1]);
+}
