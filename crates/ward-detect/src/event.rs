@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 
 use serde_json::Value;
+use smallvec::SmallVec;
 
 /// A flattened event: field names in the order found. The first occurrence
 /// of a name wins when looked up.
@@ -43,11 +44,13 @@ impl<'a> Flat<'a> {
 
 /// Flatten an event in any of the supported layouts.
 pub fn flatten(ev: &Value) -> Flat<'_> {
-    let mut flat = Flat::default();
+    let mut flat = Flat {
+        fields: Vec::with_capacity(48),
+    };
     let Value::Object(top) = ev else {
         return flat;
     };
-    if let Some(Value::Object(event)) = top.get("Event") {
+    if let Some(Value::Object(event)) = small_get(top, "Event") {
         flatten_evtx(event, &mut flat);
         // Anything beside "Event" (e.g. an envelope added by a shipper) stays
         // reachable by dotted name.
@@ -58,7 +61,7 @@ pub fn flatten(ev: &Value) -> Flat<'_> {
         }
         return flat;
     }
-    if let Some(Value::Object(winlog)) = top.get("winlog") {
+    if let Some(Value::Object(winlog)) = small_get(top, "winlog") {
         flatten_winlog(winlog, &mut flat);
     }
     for (k, v) in top {
@@ -67,24 +70,37 @@ pub fn flatten(ev: &Value) -> Flat<'_> {
     flat
 }
 
+/// Small-map lookup: the maps of EVTX JSON have one to three keys, where a
+/// linear scan beats hashing the key.
+fn small_get<'v>(o: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if o.len() <= 4 {
+        o.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        o.get(key)
+    }
+}
+
 fn text_of(v: &Value) -> &Value {
     match v {
-        Value::Object(o) => o.get("#text").unwrap_or(v),
+        Value::Object(o) => small_get(o, "#text").unwrap_or(v),
         _ => v,
     }
 }
 
 fn flatten_evtx<'a>(event: &'a serde_json::Map<String, Value>, flat: &mut Flat<'a>) {
-    if let Some(Value::Object(sys)) = event.get("System") {
+    if let Some(Value::Object(sys)) = small_get(event, "System") {
         for (k, v) in sys {
             match v {
                 Value::Object(o) => {
-                    if let Some(t) = o.get("#text") {
+                    if let Some(t) = small_get(o, "#text") {
                         flat.push(k.as_str(), t);
                     }
-                    if let Some(Value::Object(attrs)) = o.get("#attributes") {
+                    if let Some(Value::Object(attrs)) = small_get(o, "#attributes") {
                         for (a, av) in attrs {
-                            flat.push(format!("{k}_{a}"), av);
+                            match system_attr_name(k, a) {
+                                Some(n) => flat.push(n, av),
+                                None => flat.push(format!("{k}_{a}"), av),
+                            }
                         }
                     }
                 }
@@ -92,18 +108,36 @@ fn flatten_evtx<'a>(event: &'a serde_json::Map<String, Value>, flat: &mut Flat<'
             }
         }
     }
-    if let Some(ed) = event.get("EventData") {
+    if let Some(ed) = small_get(event, "EventData") {
         flatten_event_data(ed, flat);
     }
-    if let Some(ud) = event.get("UserData") {
+    if let Some(ud) = small_get(event, "UserData") {
         flatten_leaves(ud, flat, 0);
     }
     // Rendering info (message text) from evtx_dump, when present.
-    if let Some(Value::Object(ri)) = event.get("RenderingInfo") {
+    if let Some(Value::Object(ri)) = small_get(event, "RenderingInfo") {
         for (k, v) in ri {
             flat.push(k.as_str(), text_of(v));
         }
     }
+}
+
+/// The usual `System` attribute names, without formatting a string per
+/// event.
+fn system_attr_name(k: &str, a: &str) -> Option<&'static str> {
+    Some(match (k, a) {
+        ("Provider", "Name") => "Provider_Name",
+        ("Provider", "Guid") => "Provider_Guid",
+        ("Provider", "EventSourceName") => "Provider_EventSourceName",
+        ("TimeCreated", "SystemTime") => "TimeCreated_SystemTime",
+        ("Execution", "ProcessID") => "Execution_ProcessID",
+        ("Execution", "ThreadID") => "Execution_ThreadID",
+        ("Security", "UserID") => "Security_UserID",
+        ("Correlation", "ActivityID") => "Correlation_ActivityID",
+        ("Correlation", "RelatedActivityID") => "Correlation_RelatedActivityID",
+        ("EventID", "Qualifiers") => "EventID_Qualifiers",
+        _ => return None,
+    })
 }
 
 fn flatten_event_data<'a>(ed: &'a Value, flat: &mut Flat<'a>) {
@@ -214,19 +248,20 @@ fn flatten_dotted<'a>(prefix: Cow<'a, str>, v: &'a Value, flat: &mut Flat<'a>, d
 /// The text forms of a JSON value for matching: strings as they are,
 /// numbers and booleans rendered, arrays element by element; `null` and
 /// objects have none.
-pub fn texts(v: &Value) -> Vec<Cow<'_, str>> {
+pub fn texts(v: &Value) -> SmallVec<[Cow<'_, str>; 1]> {
+    let mut out = SmallVec::new();
+    push_texts(v, &mut out, true);
+    out
+}
+
+fn push_texts<'v>(v: &'v Value, out: &mut SmallVec<[Cow<'v, str>; 1]>, top: bool) {
     match v {
-        Value::String(s) => vec![Cow::Borrowed(s.as_str())],
-        Value::Number(n) => vec![Cow::Owned(n.to_string())],
-        Value::Bool(b) => vec![Cow::Borrowed(if *b { "true" } else { "false" })],
-        Value::Array(a) => a
-            .iter()
-            .flat_map(|x| match x {
-                Value::Array(_) => Vec::new(),
-                _ => texts(x),
-            })
-            .collect(),
-        Value::Null | Value::Object(_) => Vec::new(),
+        Value::String(s) => out.push(Cow::Borrowed(s.as_str())),
+        Value::Number(n) => out.push(Cow::Owned(n.to_string())),
+        Value::Bool(b) => out.push(Cow::Borrowed(if *b { "true" } else { "false" })),
+        // One level of arrays: nested arrays have no Sigma meaning.
+        Value::Array(a) if top => a.iter().for_each(|x| push_texts(x, out, false)),
+        Value::Array(_) | Value::Null | Value::Object(_) => {}
     }
 }
 
@@ -273,8 +308,11 @@ mod tests {
 
     #[test]
     fn texts_render_scalars() {
-        assert_eq!(texts(&json!(4688)), vec!["4688"]);
-        assert_eq!(texts(&json!(["a", 1, null])), vec!["a", "1"]);
+        assert_eq!(texts(&json!(4688)).to_vec(), vec!["4688"]);
+        assert_eq!(
+            texts(&json!(["a", 1, null, ["x"]])).to_vec(),
+            vec!["a", "1"]
+        );
         assert!(texts(&json!(null)).is_empty());
     }
 }

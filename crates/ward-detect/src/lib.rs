@@ -10,6 +10,16 @@
 //!   rules of its logsource, returning [`Detection`]s.
 //! * [`EngineConfig`] — routing on/off, the logsource mapping
 //!   ([`LogsourceConfig`]) and `expand` placeholders.
+//! * [`Correlator`] — stateful Sigma correlation rules (sliding windows,
+//!   bounded per-group state, [`Correlator::snapshot`]/[`Correlator::restore`]).
+//! * [`FilterSet`] — one organisation's Sigma meta filters, applied by
+//!   [`Engine::evaluate_for_org`].
+//! * [`read_evtx`], [`hunt()`] — EVTX reading and offline hunting;
+//!   [`check_dir`] for `ward rules check`; [`bench_detect`] for
+//!   `ward bench detect`.
+//!
+//! The design (routing, the required-literal index, correlation state) is
+//! written up in `docs/detection.md`.
 //!
 //! ```
 //! use ward_detect::{Engine, EngineConfig, Level};
@@ -33,19 +43,36 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub mod bench;
 pub mod condition;
+pub mod correlation;
 pub mod event;
+pub mod evtx;
+pub mod filters;
+pub mod hunt;
+pub mod index;
 pub mod pattern;
 pub mod routing;
 pub mod rule;
 pub mod timeparts;
 pub mod yaml;
 
+pub use bench::{bench_detect, BenchReport};
+pub use correlation::{
+    CorrelationAlert, CorrelationRule, CorrelationType, Correlator, CorrelatorLimits,
+    CorrelatorState, CorrelatorStats, Scope,
+};
+pub use evtx::{read_evtx, EvtxReadError, EvtxReader};
+pub use filters::{FilterSet, Suppressed};
+pub use hunt::{hunt, HuntFormat, HuntHit, HuntProgress, HuntSummary};
 pub use routing::{Logsource, LogsourceConfig};
 use rule::{CompiledRule, Cond, FieldCond, FieldKind, FieldTable, RefMode, Selection};
 
@@ -94,6 +121,15 @@ pub struct Detection {
     pub matched_fields: Vec<MatchedField>,
 }
 
+/// Work done for one event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvalStats {
+    /// Rules of the event's logsource.
+    pub routed: usize,
+    /// Of those, rules the index could not rule out (fully evaluated).
+    pub candidates: usize,
+}
+
 /// A rule that could not be loaded: where and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 pub struct RuleLoadError {
@@ -136,6 +172,12 @@ pub struct EngineConfig {
     pub logsources: Option<LogsourceConfig>,
     /// Values for `%name%` placeholders of the `expand` modifier.
     pub placeholders: HashMap<String, Vec<String>>,
+    /// Use the rule index (on by default). Off, every routed rule is fully
+    /// evaluated — slower, same results; for checking the index.
+    pub index: bool,
+    /// Load only rules whose logsource product is one of these (e.g.
+    /// `["windows"]`); the others are counted in `LoadReport::skipped`.
+    pub products: Option<Vec<String>>,
 }
 
 impl Default for EngineConfig {
@@ -144,6 +186,8 @@ impl Default for EngineConfig {
             routing: true,
             logsources: None,
             placeholders: HashMap::new(),
+            products: None,
+            index: true,
         }
     }
 }
@@ -155,6 +199,8 @@ pub struct LoadReport {
     pub errors: Vec<RuleLoadError>,
     /// Number of rules loaded.
     pub loaded: usize,
+    /// Rules left out by `EngineConfig::products`.
+    pub skipped: usize,
 }
 
 /// A compiled rule set. Immutable after build; share it with `Arc`.
@@ -162,11 +208,12 @@ pub struct LoadReport {
 pub struct Engine {
     rules: Vec<CompiledRule>,
     fields: FieldTable,
-    lower_ids: HashMap<String, u32>,
+    lower_ids: FxHashMap<String, u32>,
     routing: bool,
     logsources: LogsourceConfig,
-    /// For each configured source, the rules that accept it.
-    rules_by_source: Vec<Vec<u32>>,
+    router: routing::CompiledRouter,
+    /// For each configured source, the bitset of rules that accept it.
+    rules_by_source: Vec<Vec<u64>>,
     /// Rules with no logsource at all: they see every event.
     unrestricted: Vec<u32>,
     /// Rules no configured source reaches (only events naming their
@@ -175,6 +222,12 @@ pub struct Engine {
     /// Per source: (Sigma field id, event field id) aliases.
     source_aliases: Vec<Vec<(u32, u32)>>,
     global_aliases: Vec<(u32, Vec<u32>)>,
+    index: index::RuleIndex,
+    pub(crate) correlations: Vec<CorrelationRule>,
+    /// Canonical rule id → (correlation index, position in its `rules`).
+    corr_by_rule: HashMap<String, Vec<(u32, u16)>>,
+    /// Rules referenced only by correlations with `generate: false`.
+    non_generating: std::collections::HashSet<String>,
 }
 
 fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleLoadError>) {
@@ -201,29 +254,38 @@ fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleL
     }
 }
 
+/// Read every rule file under `dir` (or the file `dir`) as `(path, text)`.
+pub(crate) fn collect_sources(
+    dir: &Path,
+    sources: &mut Vec<(String, String)>,
+    errors: &mut Vec<RuleLoadError>,
+) {
+    let mut files = Vec::new();
+    if dir.is_file() {
+        files.push(dir.to_path_buf());
+    } else {
+        collect_rule_files(dir, &mut files, errors);
+    }
+    for f in files {
+        match std::fs::read_to_string(&f) {
+            Ok(t) => sources.push((f.display().to_string(), t)),
+            Err(e) => errors.push(RuleLoadError {
+                file: f,
+                line: None,
+                code: "io",
+                message: format!("cannot read file: {e}"),
+            }),
+        }
+    }
+}
+
 impl Engine {
     /// Load every `*.yml` / `*.yaml` under `dir` (recursively), or the one
     /// file `dir` names.
     pub fn load_dir(dir: &Path, cfg: &EngineConfig) -> LoadReport {
-        let mut files = Vec::new();
         let mut errors = Vec::new();
-        if dir.is_file() {
-            files.push(dir.to_path_buf());
-        } else {
-            collect_rule_files(dir, &mut files, &mut errors);
-        }
-        let mut sources = Vec::with_capacity(files.len());
-        for f in files {
-            match std::fs::read_to_string(&f) {
-                Ok(t) => sources.push((f.display().to_string(), t)),
-                Err(e) => errors.push(RuleLoadError {
-                    file: f,
-                    line: None,
-                    code: "io",
-                    message: format!("cannot read file: {e}"),
-                }),
-            }
-        }
+        let mut sources = Vec::new();
+        collect_sources(dir, &mut sources, &mut errors);
         let mut report = Self::from_sources(&sources, cfg);
         errors.append(&mut report.errors);
         report.errors = errors;
@@ -237,6 +299,8 @@ impl Engine {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
         let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
+        let mut skipped = 0;
+        let mut pending: Vec<(PathBuf, usize, CorrelationRule)> = Vec::new();
         for (name, text) in sources {
             let file = PathBuf::from(name);
             let stem = file
@@ -255,13 +319,41 @@ impl Engine {
                     continue;
                 }
             };
+            // Legacy multi-document collections: refused as a whole, once.
+            if let Some(a) = docs.iter().find_map(|d| d.get("action")) {
+                errors.push(RuleLoadError {
+                    file,
+                    line: Some(a.line),
+                    code: "rule-collection",
+                    message: format!(
+                        "legacy rule collection (action: {}) of {} documents is not supported; \
+                         split it into standalone rules",
+                        a.as_scalar_string().unwrap_or_default(),
+                        docs.len()
+                    ),
+                });
+                continue;
+            }
             for (i, doc) in docs.iter().enumerate() {
                 let fallback = if docs.len() > 1 {
                     format!("{stem}#{i}")
                 } else {
                     stem.clone()
                 };
+                if doc.get("correlation").is_some() {
+                    match correlation::compile_correlation(doc, &fallback) {
+                        Ok(c) => pending.push((file.clone(), doc.line, c)),
+                        Err(e) => errors.push(RuleLoadError {
+                            file: file.clone(),
+                            line: Some(e.line),
+                            code: e.code,
+                            message: e.message,
+                        }),
+                    }
+                    continue;
+                }
                 match compile_document(doc, &fallback, &mut fields, cfg) {
+                    Ok(r) if !product_wanted(&r, cfg) => skipped += 1,
                     Ok(r) => {
                         if let Some(prev) = seen_ids.get(&r.meta.id) {
                             errors.push(RuleLoadError {
@@ -288,12 +380,25 @@ impl Engine {
                 }
             }
         }
-        let loaded = rules.len();
-        let engine = Engine::build(rules, fields, cfg);
+        let correlations = resolve_correlations(&rules, pending, &mut seen_ids, &mut errors);
+        for c in &correlations {
+            for f in c.group_by.iter().chain(c.field.iter()) {
+                fields.intern(f);
+            }
+            for (_, per_rule) in &c.aliases {
+                for (_, f) in per_rule {
+                    fields.intern(f);
+                }
+            }
+        }
+        let loaded = rules.len() + correlations.len();
+        let mut engine = Engine::build(rules, fields, cfg);
+        engine.set_correlations(correlations);
         LoadReport {
             engine,
             errors,
             loaded,
+            skipped,
         }
     }
 
@@ -339,13 +444,37 @@ impl Engine {
                 )
             })
             .collect();
+        let router = routing::CompiledRouter::new(&logsources, &mut |n| fields.intern(n));
+        let words = rules.len().div_ceil(64);
+        let rules_by_source = rules_by_source
+            .into_iter()
+            .map(|rs: Vec<u32>| {
+                let mut b = vec![0u64; words];
+                for r in rs {
+                    b[r as usize / 64] |= 1 << (r % 64);
+                }
+                b
+            })
+            .collect();
         let lower_ids = fields
             .names
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.to_lowercase(), i as u32))
+            .map(|(i, n)| (n.replace(' ', "").to_lowercase(), i as u32))
             .collect();
+        let correlations = Vec::new();
+        let corr_by_rule = HashMap::new();
+        let non_generating = Default::default();
+        let index = if cfg.index {
+            index::RuleIndex::build(&rules)
+        } else {
+            index::RuleIndex::unindexed(rules.len())
+        };
         Engine {
+            correlations,
+            corr_by_rule,
+            non_generating,
+            index,
             rules,
             fields,
             lower_ids,
@@ -354,14 +483,110 @@ impl Engine {
             rules_by_source,
             unrestricted,
             unrouted,
+            router,
             source_aliases,
             global_aliases,
         }
     }
 
+    fn set_correlations(&mut self, correlations: Vec<CorrelationRule>) {
+        // References were resolved to canonical ids by resolve_correlations.
+        let mut by_rule: HashMap<String, Vec<(u32, u16)>> = HashMap::new();
+        let mut generating = std::collections::HashSet::new();
+        let mut referenced = std::collections::HashSet::new();
+        for (ci, c) in correlations.iter().enumerate() {
+            for (ri, r) in c.rules.iter().enumerate() {
+                by_rule
+                    .entry(r.clone())
+                    .or_default()
+                    .push((ci as u32, ri as u16));
+                referenced.insert(r.clone());
+                if c.generate {
+                    generating.insert(r.clone());
+                }
+            }
+        }
+        self.non_generating = referenced.difference(&generating).cloned().collect();
+        self.corr_by_rule = by_rule;
+        self.correlations = correlations;
+    }
+
+    /// An engine with no rules.
+    pub fn empty() -> Engine {
+        Engine::build(Vec::new(), FieldTable::default(), &EngineConfig::default())
+    }
+
+    /// The canonical id of a rule or correlation named by id or `name`.
+    pub fn resolve_rule(&self, reference: &str) -> Option<String> {
+        self.rules
+            .iter()
+            .map(|r| &r.meta)
+            .chain(self.correlations.iter().map(|c| &c.meta))
+            .find(|m| m.id == reference || m.name.as_deref() == Some(reference))
+            .map(|m| m.id.clone())
+    }
+
+    /// The logsource of a loaded rule.
+    pub fn rule_logsource(&self, rule_id: &str) -> Option<&Logsource> {
+        self.rules
+            .iter()
+            .map(|r| &r.meta)
+            .chain(self.correlations.iter().map(|c| &c.meta))
+            .find(|m| m.id == rule_id)
+            .map(|m| &m.logsource)
+    }
+
+    /// [`Engine::evaluate`], then an organisation's meta filters: the
+    /// detections that survive its tuning.
+    pub fn evaluate_for_org(&self, event: &Value, filters: &FilterSet) -> Vec<Detection> {
+        filters.apply(self, event, self.evaluate(event)).0
+    }
+
+    /// The loaded correlation rules.
+    pub fn correlations(&self) -> &[CorrelationRule] {
+        &self.correlations
+    }
+
+    /// Does this rule raise alerts of its own? `false` for rules referenced
+    /// only by correlations without `generate: true`: their detections
+    /// feed the [`Correlator`] but are not alerts.
+    pub fn generates(&self, rule_id: &str) -> bool {
+        !self.non_generating.contains(rule_id)
+    }
+
+    pub(crate) fn correlations_for(&self, rule_id: &str, _name: Option<&str>) -> Vec<(u32, u16)> {
+        self.corr_by_rule.get(rule_id).cloned().unwrap_or_default()
+    }
+
+    /// Values of the named fields in an event (Sigma names, resolved
+    /// through routing aliases; `ward.org` is the organisation).
+    pub fn field_values(&self, event: &Value, names: &[String], org: &str) -> Vec<Option<String>> {
+        let flat = event::flatten(event);
+        let mut ctx = Ctx::new(self, flat);
+        let mut sources = Vec::new();
+        self.router.route(|f| ctx.value(f), &mut sources);
+        ctx.apply_aliases(&sources);
+        names
+            .iter()
+            .map(|n| {
+                if n == "ward.org" {
+                    return Some(org.to_string());
+                }
+                let id = self.fields.ids.get(n.as_str())?;
+                let t = ctx.field_texts(*id)?;
+                t.orig.first().map(|s| s.to_string())
+            })
+            .collect()
+    }
+
+    /// The logsource routing table in force.
+    pub fn logsources(&self) -> &LogsourceConfig {
+        &self.logsources
+    }
+
     /// Number of loaded rules.
     pub fn rule_count(&self) -> usize {
-        self.rules.len()
+        self.rules.len() + self.correlations.len()
     }
 
     /// Ids of the rules whose logsource no configured source reaches; they
@@ -376,42 +601,254 @@ impl Engine {
 
     /// Match one event against the stateless rules of its logsource.
     pub fn evaluate(&self, event: &Value) -> Vec<Detection> {
+        self.evaluate_with_stats(event).0
+    }
+
+    /// [`Engine::evaluate`], also saying how much work the index saved.
+    pub fn evaluate_with_stats(&self, event: &Value) -> (Vec<Detection>, EvalStats) {
         let flat = event::flatten(event);
+        let mut ctx = Ctx::new(self, flat);
         let mut sources = Vec::new();
         if self.routing {
-            self.logsources.route(&flat, &mut sources);
+            self.router.route(|f| ctx.value(f), &mut sources);
         }
-        let ctx = Ctx::new(self, flat, &sources);
-        let mut out = Vec::new();
-        let mut visit = |ri: u32| {
-            let rule = &self.rules[ri as usize];
-            if ctx.rule_matches(rule) {
-                out.push(ctx.detection(rule));
+        ctx.apply_aliases(&sources);
+        let n = self.rules.len();
+        let words = n.div_ceil(64);
+        // Rules routing lets see this event.
+        let mut routed = vec![0u64; words];
+        let set = |b: &mut [u64], i: u32| b[i as usize / 64] |= 1 << (i % 64);
+        let get = |b: &[u64], i: u32| b[i as usize / 64] & (1 << (i % 64)) != 0;
+        if self.routing {
+            for &r in &self.unrestricted {
+                set(&mut routed, r);
             }
+            for &s in &sources {
+                for (w, b) in routed.iter_mut().zip(&self.rules_by_source[s]) {
+                    *w |= b;
+                }
+            }
+            if let Some(hint) = explicit_logsource(&ctx.flat) {
+                for (ri, r) in self.rules.iter().enumerate() {
+                    if !r.meta.logsource.is_empty() && r.meta.logsource.accepts(&hint) {
+                        set(&mut routed, ri as u32);
+                    }
+                }
+            }
+        } else {
+            for ri in 0..n as u32 {
+                set(&mut routed, ri);
+            }
+        }
+        // Candidates: routed rules whose trigger literal occurs, plus routed
+        // rules without triggers.
+        let mut cand = vec![0u64; words];
+        for fi in &self.index.fields {
+            let slot = ctx.slots[fi.field as usize];
+            if slot != 0 {
+                ctx.scan_texts(slot as usize - 1, |hay| {
+                    fi.scan(hay, |r| {
+                        if get(&routed, r) {
+                            set(&mut cand, r)
+                        }
+                    })
+                });
+            }
+        }
+        if let Some(kw) = &self.index.keywords {
+            let wanted = routed
+                .iter()
+                .zip(&self.index.keyword_rules)
+                .any(|(a, b)| a & b != 0);
+            if wanted {
+                // One scan over all values, folded and joined by NUL (no
+                // keyword literal contains NUL, so none spans two values).
+                let hay = ctx.keyword_haystack();
+                kw.scan(&hay, |r| {
+                    if get(&routed, r) {
+                        set(&mut cand, r)
+                    }
+                });
+            }
+        }
+        for &r in &self.index.always {
+            if get(&routed, r) {
+                set(&mut cand, r);
+            }
+        }
+        let stats = EvalStats {
+            routed: routed.iter().map(|w| w.count_ones() as usize).sum(),
+            candidates: cand.iter().map(|w| w.count_ones() as usize).sum(),
         };
-        if !self.routing {
-            for ri in 0..self.rules.len() as u32 {
-                visit(ri);
-            }
-            return out;
-        }
-        let mut candidates: Vec<u32> = self.unrestricted.clone();
-        for &s in &sources {
-            candidates.extend_from_slice(&self.rules_by_source[s]);
-        }
-        if let Some(hint) = explicit_logsource(&ctx.flat) {
-            for (ri, r) in self.rules.iter().enumerate() {
-                if !r.meta.logsource.is_empty() && r.meta.logsource.accepts(&hint) {
-                    candidates.push(ri as u32);
+        let mut out = Vec::new();
+        for (w, &bits) in cand.iter().enumerate() {
+            let mut b = bits;
+            while b != 0 {
+                let ri = w * 64 + b.trailing_zeros() as usize;
+                b &= b - 1;
+                let rule = &self.rules[ri];
+                if ctx.rule_matches(rule) {
+                    out.push(ctx.detection(rule));
                 }
             }
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        for ri in candidates {
-            visit(ri);
+        (out, stats)
+    }
+
+    /// Ids of the rules without a trigger set (evaluated on every event of
+    /// their logsource).
+    pub fn unindexed_rules(&self) -> Vec<&str> {
+        self.index
+            .always
+            .iter()
+            .map(|&i| self.rules[i as usize].meta.id.as_str())
+            .collect()
+    }
+
+    #[doc(hidden)]
+    pub fn debug_index(&self) -> String {
+        let mut out = String::new();
+        for f in self.index.fields.iter().chain(self.index.keywords.iter()) {
+            let name = self
+                .fields
+                .names
+                .get(f.field as usize)
+                .map_or("<keywords>", |s| s.as_str());
+            out.push_str(&format!("{name}: {}\n", f.describe()));
         }
         out
+    }
+
+    /// (rules with a trigger set, rules evaluated on every routed event,
+    /// fields with an automaton) — for the docs and benchmarks.
+    pub fn index_stats(&self) -> (usize, usize, usize) {
+        (
+            self.index.indexed,
+            self.index.always.len(),
+            self.index.fields.len(),
+        )
+    }
+}
+
+/// Resolve correlation references (rule ids or names, of rules or other
+/// correlations) to canonical ids; refuse correlations whose references do
+/// not resolve or that form a cycle.
+fn resolve_correlations(
+    rules: &[CompiledRule],
+    pending: Vec<(PathBuf, usize, CorrelationRule)>,
+    seen_ids: &mut HashMap<String, PathBuf>,
+    errors: &mut Vec<RuleLoadError>,
+) -> Vec<CorrelationRule> {
+    let mut known: HashMap<String, String> = HashMap::new();
+    for r in rules {
+        known.insert(r.meta.id.clone(), r.meta.id.clone());
+        if let Some(n) = &r.meta.name {
+            known.insert(n.clone(), r.meta.id.clone());
+        }
+    }
+    for (_, _, c) in &pending {
+        known.insert(c.meta.id.clone(), c.meta.id.clone());
+        if let Some(n) = &c.meta.name {
+            known.insert(n.clone(), c.meta.id.clone());
+        }
+    }
+    let mut ok: Vec<(PathBuf, usize, CorrelationRule)> = Vec::new();
+    for (file, line, mut c) in pending {
+        if let Some(prev) = seen_ids.get(&c.meta.id) {
+            errors.push(RuleLoadError {
+                file,
+                line: Some(line),
+                code: "duplicate-id",
+                message: format!(
+                    "rule id {} is already used by {}",
+                    c.meta.id,
+                    prev.display()
+                ),
+            });
+            continue;
+        }
+        let missing: Vec<String> = c
+            .rules
+            .iter()
+            .filter(|r| !known.contains_key(*r))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            errors.push(RuleLoadError {
+                file,
+                line: Some(line),
+                code: "unresolved-rule-reference",
+                message: format!(
+                    "correlation '{}' references rules that are not loaded: {}",
+                    c.meta.title,
+                    missing.join(", ")
+                ),
+            });
+            continue;
+        }
+        // Aliases name rules as written; map them to canonical ids too.
+        for (_, per_rule) in &mut c.aliases {
+            for (r, _) in per_rule.iter_mut() {
+                if let Some(id) = known.get(r) {
+                    *r = id.clone();
+                }
+            }
+        }
+        c.rules = c.rules.iter().map(|r| known[r].clone()).collect();
+        seen_ids.insert(c.meta.id.clone(), file.clone());
+        ok.push((file, line, c));
+    }
+    // Cycles between correlations.
+    let ids: HashMap<String, usize> = ok
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, c))| (c.meta.id.clone(), i))
+        .collect();
+    let mut bad = vec![false; ok.len()];
+    for (start, is_bad) in bad.iter_mut().enumerate() {
+        let mut stack = vec![(start, 0usize)];
+        let mut seen = vec![false; ok.len()];
+        while let Some((i, depth)) = stack.pop() {
+            if depth > ok.len() {
+                break;
+            }
+            for r in &ok[i].2.rules {
+                if let Some(&j) = ids.get(r) {
+                    if j == start {
+                        *is_bad = true;
+                    } else if !seen[j] {
+                        seen[j] = true;
+                        stack.push((j, depth + 1));
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((file, line, c), is_bad) in ok.into_iter().zip(bad) {
+        if is_bad {
+            errors.push(RuleLoadError {
+                file,
+                line: Some(line),
+                code: "correlation-cycle",
+                message: format!(
+                    "correlation '{}' references itself through its rules",
+                    c.meta.title
+                ),
+            });
+            seen_ids.remove(&c.meta.id);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn product_wanted(r: &CompiledRule, cfg: &EngineConfig) -> bool {
+    match (&cfg.products, &r.meta.logsource.product) {
+        (None, _) => true,
+        (Some(want), Some(p)) => want.iter().any(|w| w.eq_ignore_ascii_case(p)),
+        (Some(_), None) => false,
     }
 }
 
@@ -443,25 +880,11 @@ fn compile_document(
             "document is not a mapping",
         ));
     }
-    if doc.get("correlation").is_some() {
-        return Err(rule::cerr(
-            doc.line,
-            "correlation-unsupported",
-            "correlation rules are not supported by this engine version",
-        ));
-    }
     if doc.get("filter").is_some() {
         return Err(rule::cerr(
             doc.line,
-            "filter-unsupported",
-            "Sigma meta filters are not supported by this engine version",
-        ));
-    }
-    if let Some(a) = doc.get("action") {
-        return Err(rule::cerr(
-            a.line,
-            "rule-collection",
-            "legacy rule collections (action: global/reset/repeat) are not supported",
+            "filter-in-rule-set",
+            "this is a meta filter: load it per organisation with FilterSet, not as a rule",
         ));
     }
     rule::compile_rule(doc, fallback_id, fields, &cfg.placeholders)
@@ -469,8 +892,70 @@ fn compile_document(
 
 /// Text forms of one event field, original and case-folded.
 struct Texts<'a> {
-    orig: Vec<Cow<'a, str>>,
-    lower: Vec<String>,
+    orig: SmallVec<[Cow<'a, str>; 1]>,
+    /// Case-folded forms; `None` when folding changes nothing.
+    folded: SmallVec<[Option<String>; 1]>,
+}
+
+impl Texts<'_> {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.orig.iter().zip(&self.folded).map(|(o, f)| {
+            let o: &str = o;
+            (o, f.as_deref().unwrap_or(o))
+        })
+    }
+}
+
+fn fold(s: &str) -> Option<String> {
+    if s.is_ascii() {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Some(s.to_ascii_lowercase())
+        } else {
+            None
+        }
+    } else {
+        let l = s.to_lowercase();
+        if l == s {
+            None
+        } else {
+            Some(l)
+        }
+    }
+}
+
+/// Decimal digits of `u` without the formatting machinery (hot path).
+fn push_u64(out: &mut String, mut u: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(b as char);
+    }
+}
+
+/// Case-fold a field name into `buf` without allocating, dropping spaces
+/// (Windows Defender writes `Threat Name` where Sigma says `ThreatName`).
+/// `None` for names longer than the buffer or not ASCII.
+fn fold_name<'b>(name: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    let mut n = 0;
+    for b in name.bytes() {
+        if b == b' ' {
+            continue;
+        }
+        if !b.is_ascii() || n == buf.len() {
+            return None;
+        }
+        buf[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    std::str::from_utf8(&buf[..n]).ok()
 }
 
 /// Per-event evaluation state.
@@ -483,29 +968,36 @@ struct Ctx<'e, 'a> {
 }
 
 impl<'e, 'a> Ctx<'e, 'a> {
-    fn new(engine: &'e Engine, flat: event::Flat<'a>, sources: &[usize]) -> Self {
+    fn new(engine: &'e Engine, flat: event::Flat<'a>) -> Self {
         let mut slots = vec![0u32; engine.fields.names.len()];
         for (i, (name, _)) in flat.fields.iter().enumerate() {
             // Exact name first, then case-insensitively; Windows Defender
             // and others write "Threat Name" where Sigma says ThreatName.
-            let id = engine
-                .fields
-                .ids
-                .get(name.as_ref())
-                .or_else(|| engine.lower_ids.get(&name.to_lowercase()))
-                .or_else(|| {
-                    if name.contains(' ') {
-                        engine.lower_ids.get(&name.replace(' ', "").to_lowercase())
-                    } else {
-                        None
-                    }
-                });
+            let id = engine.fields.ids.get(name.as_ref()).or_else(|| {
+                let mut buf = [0u8; 64];
+                let folded = fold_name(name, &mut buf)?;
+                engine.lower_ids.get(folded)
+            });
             if let Some(&id) = id {
                 if slots[id as usize] == 0 {
                     slots[id as usize] = i as u32 + 1;
                 }
             }
         }
+        let texts = (0..flat.fields.len()).map(|_| OnceCell::new()).collect();
+        Ctx {
+            engine,
+            flat,
+            slots,
+            texts,
+        }
+    }
+
+    /// Fill Sigma names the event lacks from their per-source and global
+    /// aliases (Security 4688 `NewProcessName` → `Image`, ECS names).
+    fn apply_aliases(&mut self, sources: &[usize]) {
+        let engine = self.engine;
+        let slots = &mut self.slots;
         for &s in sources {
             for &(sigma, theirs) in &engine.source_aliases[s] {
                 if slots[sigma as usize] == 0 {
@@ -519,13 +1011,6 @@ impl<'e, 'a> Ctx<'e, 'a> {
                     slots[*sigma as usize] = slots[a as usize];
                 }
             }
-        }
-        let texts = (0..flat.fields.len()).map(|_| OnceCell::new()).collect();
-        Ctx {
-            engine,
-            flat,
-            slots,
-            texts,
         }
     }
 
@@ -541,9 +1026,59 @@ impl<'e, 'a> Ctx<'e, 'a> {
     fn texts_at(&self, idx: usize) -> &Texts<'a> {
         self.texts[idx].get_or_init(|| {
             let orig = event::texts(self.flat.fields[idx].1);
-            let lower = orig.iter().map(|s| s.to_lowercase()).collect();
-            Texts { orig, lower }
+            let folded = orig.iter().map(|s| fold(s)).collect();
+            Texts { orig, folded }
         })
+    }
+
+    /// Every scalar value of the event, case-folded, joined by NUL.
+    fn keyword_haystack(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(2048);
+        fn push(out: &mut String, v: &Value, top: bool) {
+            match v {
+                Value::String(s) => {
+                    if s.is_ascii() {
+                        let start = out.len();
+                        out.push_str(s);
+                        out[start..].make_ascii_lowercase();
+                    } else {
+                        out.push_str(&s.to_lowercase());
+                    }
+                    out.push('\0');
+                }
+                Value::Number(n) => {
+                    match n.as_u64() {
+                        Some(u) => push_u64(out, u),
+                        None => {
+                            let _ = write!(out, "{n}");
+                        }
+                    }
+                    out.push('\0');
+                }
+                Value::Bool(b) => {
+                    out.push_str(if *b { "true\0" } else { "false\0" });
+                }
+                Value::Array(a) if top => a.iter().for_each(|x| push(out, x, false)),
+                _ => {}
+            }
+        }
+        for (_, v) in &self.flat.fields {
+            push(&mut out, v, true);
+        }
+        out
+    }
+
+    /// Hand the index each case-folded text of a field.
+    fn scan_texts(&self, idx: usize, mut f: impl FnMut(&str)) {
+        match self.flat.fields[idx].1 {
+            Value::Null | Value::Object(_) => {}
+            _ => {
+                for (_, l) in self.texts_at(idx).pairs() {
+                    f(l)
+                }
+            }
+        }
     }
 
     fn field_texts(&self, field: u32) -> Option<&Texts<'a>> {
@@ -556,11 +1091,17 @@ impl<'e, 'a> Ctx<'e, 'a> {
     }
 
     fn rule_matches(&self, rule: &CompiledRule) -> bool {
-        let mut memo = vec![None; rule.selections.len()];
-        self.eval(rule, &rule.cond, &mut memo)
+        let n = rule.selections.len();
+        if n <= 32 {
+            let mut memo = [None; 32];
+            self.eval(rule, &rule.cond, &mut memo[..n])
+        } else {
+            let mut memo = vec![None; n];
+            self.eval(rule, &rule.cond, &mut memo)
+        }
     }
 
-    fn eval(&self, rule: &CompiledRule, c: &Cond, memo: &mut Vec<Option<bool>>) -> bool {
+    fn eval(&self, rule: &CompiledRule, c: &Cond, memo: &mut [Option<bool>]) -> bool {
         match c {
             Cond::Sel(i) => self.sel(rule, *i, memo),
             Cond::Not(inner) => !self.eval(rule, inner, memo),
@@ -604,9 +1145,7 @@ impl<'e, 'a> Ctx<'e, 'a> {
         let hit = |tests: &Vec<pattern::ValueTest>| {
             (0..self.flat.fields.len()).any(|idx| {
                 let t = self.texts_at(idx);
-                t.orig
-                    .iter()
-                    .zip(&t.lower)
+                t.pairs()
                     .any(|(o, l)| tests.iter().any(|vt| vt.is_match(o, l)))
             })
         };
@@ -626,9 +1165,7 @@ impl<'e, 'a> Ctx<'e, 'a> {
                 None => false,
                 Some(t) => {
                     let hit = |tests: &Vec<pattern::ValueTest>| {
-                        t.orig
-                            .iter()
-                            .zip(&t.lower)
+                        t.pairs()
                             .any(|(o, l)| tests.iter().any(|vt| vt.is_match(o, l)))
                     };
                     if *all {
@@ -650,17 +1187,12 @@ impl<'e, 'a> Ctx<'e, 'a> {
                         let Some(o) = self.field_texts(*other) else {
                             return false;
                         };
-                        let (mine, theirs) = if *cased {
-                            (
-                                &t.orig.iter().map(|c| c.as_ref()).collect::<Vec<_>>(),
-                                o.orig.iter().map(|c| c.as_ref()).collect::<Vec<_>>(),
-                            )
-                        } else {
-                            (
-                                &t.lower.iter().map(String::as_str).collect::<Vec<_>>(),
-                                o.lower.iter().map(String::as_str).collect::<Vec<_>>(),
-                            )
+                        let pick = |t: &Texts<'_>| -> Vec<String> {
+                            t.pairs()
+                                .map(|(o, l)| if *cased { o } else { l }.to_string())
+                                .collect()
                         };
+                        let (mine, theirs) = (pick(t), pick(o));
                         mine.iter().any(|m| {
                             theirs.iter().any(|x| match mode {
                                 RefMode::Equal => m == x,
@@ -720,6 +1252,32 @@ impl<'e, 'a> Ctx<'e, 'a> {
             matched_fields: matched,
         }
     }
+}
+
+/// The time of an event in Unix milliseconds, from the first of
+/// `TimeCreated_SystemTime` (EVTX), `@timestamp` (ECS), `timestamp`,
+/// `UtcTime` (Sysmon) or `ts` (Zeek, epoch seconds with fraction) that parses.
+pub fn event_time_ms(event: &Value) -> Option<i64> {
+    let flat = event::flatten(event);
+    [
+        "TimeCreated_SystemTime",
+        "@timestamp",
+        "timestamp",
+        "UtcTime",
+        "ts",
+    ]
+    .iter()
+    .find_map(|n| match flat.get(n)? {
+        Value::String(s) => timeparts::parse_epoch_ms(s),
+        Value::Number(n) => n.as_f64().map(|f| {
+            if f > 1e11 {
+                f as i64
+            } else {
+                (f * 1000.0) as i64
+            }
+        }),
+        _ => None,
+    })
 }
 
 /// Check every rule under `dir` (or the one file): the refusals, empty when

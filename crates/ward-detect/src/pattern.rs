@@ -101,7 +101,14 @@ pub enum StrTest {
     Contains(String, Box<memmem::Finder<'static>>),
     /// `*` alone: any value.
     Any,
-    /// General wildcard pattern, compiled to an anchored regex.
+    /// `prefix*m1*m2*…*suffix` (only `*` wildcards): prefix and suffix
+    /// anchored (empty = none), middle literals found in order.
+    Segments {
+        prefix: String,
+        middle: Vec<(String, memmem::Finder<'static>)>,
+        suffix: String,
+    },
+    /// General wildcard pattern (with `?`), compiled to an anchored regex.
     Glob(regex::Regex),
     Regex(regex::Regex),
     Fancy(Box<fancy_regex::Regex>),
@@ -122,6 +129,33 @@ impl StrTest {
                 l.clone(),
                 Box::new(memmem::Finder::new(l.as_bytes()).into_owned()),
             ),
+            _ if !toks.contains(&One) => {
+                let mut it = toks.iter().peekable();
+                let mut prefix = String::new();
+                if let Some(Lit(l)) = it.peek() {
+                    prefix = l.clone();
+                    it.next();
+                }
+                let rest: Vec<&GTok> = it.collect();
+                let mut suffix = String::new();
+                let mut body = &rest[..];
+                if let Some((Lit(l), head)) = rest.split_last().map(|(a, b)| (*a, b)) {
+                    suffix = l.clone();
+                    body = head;
+                }
+                let middle = body
+                    .iter()
+                    .filter_map(|t| match t {
+                        Lit(l) => Some((l.clone(), memmem::Finder::new(l.as_bytes()).into_owned())),
+                        _ => None,
+                    })
+                    .collect();
+                StrTest::Segments {
+                    prefix,
+                    middle,
+                    suffix,
+                }
+            }
             _ => {
                 let mut re = String::from("(?s)^");
                 for t in toks {
@@ -144,6 +178,28 @@ impl StrTest {
             StrTest::Suffix(l) => v.ends_with(l.as_str()),
             StrTest::Contains(_, f) => f.find(v.as_bytes()).is_some(),
             StrTest::Any => true,
+            StrTest::Segments {
+                prefix,
+                middle,
+                suffix,
+            } => {
+                if v.len() < prefix.len() + suffix.len()
+                    || !v.starts_with(prefix.as_str())
+                    || !v.ends_with(suffix.as_str())
+                {
+                    return false;
+                }
+                // Leftmost-first greedy placement is exact for `*`-only
+                // patterns: any match can be shifted to the leftmost one.
+                let mut hay = &v.as_bytes()[prefix.len()..v.len() - suffix.len()];
+                for (_, f) in middle {
+                    match f.find(hay) {
+                        Some(i) => hay = &hay[i + f.needle().len()..],
+                        None => return false,
+                    }
+                }
+                true
+            }
             StrTest::Glob(r) | StrTest::Regex(r) => r.is_match(v),
             // A regex that exceeds its backtrack limit does not match; the
             // engine counts nothing here because it cannot know which event.
@@ -159,6 +215,15 @@ impl StrTest {
             | StrTest::Prefix(l)
             | StrTest::Suffix(l)
             | StrTest::Contains(l, _) => Some(l),
+            StrTest::Segments {
+                prefix,
+                middle,
+                suffix,
+            } => std::iter::once(prefix)
+                .chain(middle.iter().map(|(l, _)| l))
+                .chain(std::iter::once(suffix))
+                .max_by_key(|l| l.len())
+                .map(String::as_str),
             _ => None,
         }
     }
@@ -375,6 +440,22 @@ mod tests {
         assert!(!m(r"dir\\\*", r"dir\x"));
         // UNC paths are written with four backslashes.
         assert!(m(r"\\\\server*", r"\\server\share"));
+    }
+
+    #[test]
+    fn star_only_segments() {
+        assert!(matches!(
+            StrTest::from_tokens(&tokenize("a*b*c")).unwrap(),
+            StrTest::Segments { .. }
+        ));
+        assert!(m(r"*\temp\\*.exe", r"c:\temp\x.exe"));
+        assert!(!m(r"*\temp\\*.exe", r"c:\temp\x.dll"));
+        assert!(!m("ab*ba", "aba"));
+        assert!(m("ab*ba", "abba"));
+        assert!(m("*a*a*", "xaya"));
+        assert!(!m("*a*a*", "xay"));
+        assert!(m("pre*mid*", "pre-mid"));
+        assert!(!m("pre*mid*", "premi"));
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl std::fmt::Display for Logsource {
 }
 
 #[derive(Debug, Clone)]
-enum When {
+pub(crate) enum When {
     Present,
     OneOf(Vec<String>),
 }
@@ -66,7 +66,7 @@ enum When {
 #[derive(Debug, Clone)]
 pub struct Source {
     pub logsource: Logsource,
-    when: Vec<(String, When)>,
+    pub(crate) when: Vec<(String, When)>,
     /// Sigma field name -> the event's name for it.
     pub fields: Vec<(String, String)>,
 }
@@ -359,5 +359,116 @@ mod tests {
         let e = LogsourceConfig::from_yaml("version: 1\nsources:\n  - {product: x}\n").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(LogsourceConfig::from_yaml("version: 2\n").is_err());
+    }
+}
+
+/// The routing table compiled against an engine's field ids, so that routing
+/// reads the event's field slots instead of searching by name.
+#[derive(Debug, Default)]
+pub(crate) struct CompiledRouter {
+    channel_field: u32,
+    by_channel: rustc_hash::FxHashMap<String, Vec<usize>>,
+    generic: Vec<usize>,
+    /// Per source: (field id, expected values; numbers pre-parsed).
+    when: Vec<Vec<(u32, CompiledWhen)>>,
+}
+
+#[derive(Debug)]
+pub(crate) enum CompiledWhen {
+    Present,
+    OneOf(Vec<(String, Option<i64>)>),
+}
+
+impl CompiledRouter {
+    pub(crate) fn new(cfg: &LogsourceConfig, intern: &mut dyn FnMut(&str) -> u32) -> Self {
+        let when = cfg
+            .sources
+            .iter()
+            .map(|s| {
+                s.when
+                    .iter()
+                    .map(|(f, w)| {
+                        let w = match w {
+                            When::Present => CompiledWhen::Present,
+                            When::OneOf(v) => CompiledWhen::OneOf(
+                                v.iter()
+                                    .map(|x| (x.clone(), x.parse::<i64>().ok()))
+                                    .collect(),
+                            ),
+                        };
+                        (intern(f), w)
+                    })
+                    .collect()
+            })
+            .collect();
+        CompiledRouter {
+            channel_field: intern("Channel"),
+            by_channel: cfg
+                .by_channel
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            generic: cfg.generic.clone(),
+            when,
+        }
+    }
+
+    /// Route an event whose fields are read through `get`.
+    pub(crate) fn route<'v>(
+        &self,
+        get: impl Fn(u32) -> Option<&'v serde_json::Value>,
+        out: &mut Vec<usize>,
+    ) {
+        out.clear();
+        if let Some(ch) = get(self.channel_field).and_then(serde_json::Value::as_str) {
+            let hit = match self.by_channel.get(ch) {
+                Some(h) => Some(h),
+                None => self.by_channel.get(&ch.to_lowercase()),
+            };
+            if let Some(idx) = hit {
+                for &i in idx {
+                    if self.matches(i, &get) {
+                        out.push(i);
+                    }
+                }
+            }
+        }
+        for &i in &self.generic {
+            if self.matches(i, &get) {
+                out.push(i);
+            }
+        }
+    }
+
+    fn matches<'v>(&self, i: usize, get: &impl Fn(u32) -> Option<&'v serde_json::Value>) -> bool {
+        self.when[i].iter().all(|(f, w)| {
+            let Some(v) = get(*f) else {
+                return false;
+            };
+            match w {
+                CompiledWhen::Present => !v.is_null(),
+                CompiledWhen::OneOf(vals) => one_of(v, vals),
+            }
+        })
+    }
+}
+
+fn one_of(v: &serde_json::Value, vals: &[(String, Option<i64>)]) -> bool {
+    match v {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => vals.iter().any(|(_, x)| *x == Some(i)),
+            None => {
+                let t = n.to_string();
+                vals.iter().any(|(s, _)| s == &t)
+            }
+        },
+        serde_json::Value::String(t) => vals
+            .iter()
+            .any(|(s, _)| s.eq_ignore_ascii_case(t) || (!t.is_ascii() && s == &t.to_lowercase())),
+        serde_json::Value::Bool(b) => vals
+            .iter()
+            .any(|(s, _)| s == if *b { "true" } else { "false" }),
+        serde_json::Value::Array(a) => a.iter().any(|x| one_of(x, vals)),
+        _ => false,
     }
 }

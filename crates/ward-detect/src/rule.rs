@@ -31,7 +31,7 @@ pub(crate) fn cerr(line: usize, code: &'static str, message: impl Into<String>) 
 /// Interned field names shared by all rules of an engine.
 #[derive(Debug, Default, Clone)]
 pub struct FieldTable {
-    pub ids: HashMap<String, u32>,
+    pub ids: rustc_hash::FxHashMap<String, u32>,
     pub names: Vec<String>,
 }
 
@@ -340,6 +340,24 @@ pub fn compile_rule(
     }
     let mut conds = Vec::new();
     for (line, s) in &cond_strings {
+        let lower = s.to_ascii_lowercase();
+        if lower.contains("count(") || lower.contains(" near ") {
+            return Err(cerr(
+                *line,
+                "legacy-aggregation",
+                format!(
+                    "condition {s:?} uses a legacy Sigma aggregation; \
+                     write a correlation rule instead"
+                ),
+            ));
+        }
+        if lower.starts_with("write ") || lower.contains("-> alert") {
+            return Err(cerr(
+                *line,
+                "pseudo-condition",
+                format!("condition {s:?} is pseudo-code, not a Sigma condition"),
+            ));
+        }
         let expr = condition::parse_condition(s).map_err(|e| {
             let code = if e.message.contains("aggregation") {
                 "legacy-aggregation"

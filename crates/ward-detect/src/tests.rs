@@ -362,3 +362,62 @@ fn fieldless_all_keywords_in_a_map() {
     assert!(hits(&e, json!({"a": "BGP", "b": "md5"})));
     assert!(!hits(&e, json!({"msg": "bgp session up"})));
 }
+
+#[test]
+fn meta_filters_per_organisation() {
+    let rules = "title: Shadow copy delete\nid: vss\nname: vss_delete\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel: {CommandLine|contains: 'delete shadows'}\n  condition: sel\n---\ntitle: Whoami\nid: whoami\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\whoami.exe'}\n  condition: sel\n";
+    let r = Engine::from_sources(&[("r.yml".into(), rules.into())], &EngineConfig::default());
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let e = r.engine;
+    let mf = "title: Backup server\nid: mf-backup\nlogsource: {product: windows, category: process_creation}\nfilter:\n  rules: [vss_delete]\n  selection:\n    Computer: BACKUP01\n  condition: not selection\n---\ntitle: Admin box\nid: mf-admin\nlogsource: {product: windows, category: process_creation}\nfilter:\n  selection:\n    Computer|startswith: ADM\n  condition: not selection\n";
+    let (set, errs) = FilterSet::from_sources(&e, &[("mf_org.yml".into(), mf.into())]);
+    assert!(errs.is_empty(), "{errs:?}");
+    assert_eq!(set.len(), 2);
+    let ev = |host: &str, cmd: &str, img: &str| {
+        json!({"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Computer": host,
+               "CommandLine": cmd, "Image": img})
+    };
+    let ids = |d: Vec<Detection>| d.into_iter().map(|d| d.rule_id).collect::<Vec<_>>();
+    // On the backup server, vss deletion is tuned out; whoami is not.
+    let backup = ev(
+        "BACKUP01",
+        "vssadmin delete shadows /all",
+        "c:\\w\\whoami.exe",
+    );
+    assert_eq!(ids(e.evaluate(&backup)), vec!["vss", "whoami"]);
+    assert_eq!(ids(e.evaluate_for_org(&backup, &set)), vec!["whoami"]);
+    let (_, suppressed) = set.apply(&e, &backup, e.evaluate(&backup));
+    assert_eq!(suppressed[0].filter_id, "mf-backup");
+    // The logsource-wide filter mutes everything from ADM* hosts.
+    let adm = ev("ADM7", "vssadmin delete shadows /all", "c:\\w\\whoami.exe");
+    assert!(e.evaluate_for_org(&adm, &set).is_empty());
+    // Another organisation without filters sees everything.
+    let elsewhere = FilterSet::empty();
+    assert_eq!(
+        ids(e.evaluate_for_org(&backup, &elsewhere)),
+        vec!["vss", "whoami"]
+    );
+    // Unknown rule references are refused.
+    let bad = "title: X\nid: mf-x\nlogsource: {product: windows}\nfilter:\n  rules: [nope]\n  sel: {A: 1}\n  condition: not sel\n";
+    let (_, errs) = FilterSet::from_sources(&e, &[("mf_bad.yml".into(), bad.into())]);
+    assert_eq!(errs[0].code, "unresolved-rule-reference");
+    assert_eq!(errs[0].line, Some(5)); // the filter's `rules:` line
+                                       // A filter in a rule directory is refused, pointing at FilterSet.
+    let r = Engine::from_sources(&[("mf.yml".into(), mf.into())], &EngineConfig::default());
+    assert_eq!(r.errors[0].code, "filter-in-rule-set");
+}
+
+#[test]
+fn event_times() {
+    let evtx = json!({"Event": {"System": {"TimeCreated": {"#attributes": {"SystemTime": "2021-04-22T08:50:53.614492Z"}}}}});
+    assert_eq!(event_time_ms(&evtx), Some(1_619_081_453_614));
+    assert_eq!(
+        event_time_ms(&json!({"ts": 1_619_081_453.5})),
+        Some(1_619_081_453_500)
+    );
+    assert_eq!(
+        event_time_ms(&json!({"@timestamp": "2021-04-22T08:50:53Z"})),
+        Some(1_619_081_453_000)
+    );
+    assert_eq!(event_time_ms(&json!({"x": 1})), None);
+}

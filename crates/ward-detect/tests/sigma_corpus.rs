@@ -37,10 +37,86 @@ fn sigmahq_rules_load() {
     assert!(placeholder
         .iter()
         .all(|e| e.message.contains("%known_cdcs%")));
-    // Correlation rules: not yet supported, refused loudly.
+    // The specification's correlation fragments reference rules that exist
+    // nowhere; they are refused, named, for exactly that reason.
+    let unresolved: Vec<_> = errors
+        .iter()
+        .filter(|e| e.code == "unresolved-rule-reference")
+        .collect();
+    assert_eq!(unresolved.len(), 8, "{unresolved:#?}");
+    assert!(unresolved
+        .iter()
+        .all(|e| e.file.to_string_lossy().contains("sigma-specification")));
     let other: Vec<_> = errors
         .iter()
-        .filter(|e| e.code != "unconfigured-placeholder" && e.code != "correlation-unsupported")
+        .filter(|e| e.code != "unconfigured-placeholder" && e.code != "unresolved-rule-reference")
         .collect();
     assert!(other.is_empty(), "{other:?}");
+    assert_eq!(loaded["correlation-examples"], 4 + 6);
+}
+
+/// Each specification fragment loads once the rules it names exist.
+#[test]
+fn spec_correlation_fragments_load_with_their_rules() {
+    let dir = common::shared_data().join("sigma/correlation-examples/sigma-specification");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first =
+            Engine::from_sources(&[("f.yml".into(), text.clone())], &EngineConfig::default());
+        let missing: Vec<String> = first
+            .errors
+            .iter()
+            .filter(|e| e.code == "unresolved-rule-reference")
+            .flat_map(|e| {
+                e.message
+                    .rsplit(": ")
+                    .next()
+                    .unwrap()
+                    .split(", ")
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut stubs = String::new();
+        for (i, m) in missing.iter().enumerate() {
+            stubs.push_str(&format!(
+                "---\ntitle: stub {i}\nid: {m}\nname: {m}\nlogsource: {{product: windows}}\ndetection:\n  sel: {{EventID: {i}}}\n  condition: sel\n"
+            ));
+        }
+        let r = Engine::from_sources(
+            &[("f.yml".into(), text), ("stubs.yml".into(), stubs)],
+            &EngineConfig::default(),
+        );
+        assert!(r.errors.is_empty(), "{}: {:?}", path.display(), r.errors);
+        assert!(!r.engine.correlations().is_empty());
+        n += 1;
+    }
+    assert_eq!(n, 9);
+}
+
+/// Legacy `| count()` aggregations in unsupported/ are refused, saying so.
+#[test]
+fn legacy_aggregations_are_refused_with_reason() {
+    let dir = common::shared_data().join("sigma/unsupported");
+    let r = Engine::load_dir(&dir, &EngineConfig::default());
+    let mut codes: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &r.errors {
+        *codes.entry(e.code).or_default() += 1;
+        if e.code == "legacy-aggregation" {
+            assert!(e.message.contains("correlation rule"), "{e}");
+        }
+    }
+    println!("loaded {} {codes:?}", r.loaded);
+    assert_eq!(codes.get("legacy-aggregation"), Some(&54), "{codes:?}");
+    assert_eq!(codes.get("pseudo-condition"), Some(&3), "{codes:?}");
+    assert_eq!(codes.get("rule-collection"), Some(&3), "{codes:?}");
+    assert_eq!(codes.len(), 3, "{codes:?}");
+    // Every file is accounted for: loaded (plain rules kept in unsupported/
+    // for their logsource) or refused with its reason.
+    assert_eq!(r.loaded + r.errors.len(), 87);
 }

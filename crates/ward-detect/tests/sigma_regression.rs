@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use ward_detect::yaml;
-use ward_detect::{Engine, EngineConfig};
+use ward_detect::{read_evtx, Engine, EngineConfig};
 
 fn all_rules_engine() -> Engine {
     let base = common::shared_data().join("sigma");
@@ -129,6 +129,42 @@ fn regression_json_true_positives_match() {
     for f in &failures {
         println!("{f}");
     }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed",
+        failures.len(),
+        cases.len()
+    );
+}
+
+#[test]
+fn regression_evtx_true_positives_match() {
+    let engine = all_rules_engine();
+    let cases = cases();
+    let mut failures = Vec::new();
+    let mut records = 0;
+    for (info, rule_id, _count, json) in &cases {
+        let evtx = json.with_extension("evtx");
+        let mut matched = 0;
+        for ev in read_evtx(&evtx) {
+            let ev = ev.unwrap_or_else(|e| panic!("{e}"));
+            records += 1;
+            if engine.evaluate(&ev).iter().any(|d| &d.rule_id == rule_id) {
+                matched += 1;
+            }
+        }
+        if matched == 0 {
+            failures.push(format!(
+                "{}: rule {rule_id} matched no record of {}",
+                info.display(),
+                evtx.display()
+            ));
+        }
+    }
+    for f in &failures {
+        println!("{f}");
+    }
+    assert!(records >= cases.len());
     assert!(
         failures.is_empty(),
         "{} of {} cases failed",
