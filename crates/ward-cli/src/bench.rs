@@ -17,6 +17,9 @@ pub enum BenchCmd {
     /// NDJSON over loopback from concurrent senders into a fresh `ward serve`: events/s,
     /// MB/s, time to acknowledge (p50/p99) and the server's peak RSS.
     Ingest(IngestBench),
+    /// Every Windows SigmaHQ rule, routing on, over the EVTX corpus repeated to a million
+    /// events: events/s on one core and on all cores, peak RSS.
+    Detect(crate::detect::DetectBench),
 }
 
 #[derive(Args)]
@@ -114,6 +117,7 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 pub async fn run(cmd: &BenchCmd, json_mode: bool) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Ingest(b) => ingest(b, json_mode).await,
+        BenchCmd::Detect(b) => tokio::task::block_in_place(|| crate::detect::bench(b, json_mode)),
     }
 }
 

@@ -397,7 +397,10 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         | Command::Serve
         | Command::Demo(_)
         | Command::Bench(_)
-        | Command::NotifyStandin { .. } => {
+        | Command::NotifyStandin { .. }
+        | Command::Rules(_)
+        | Command::Hunt(_)
+        | Command::Import(_) => {
             unreachable_command()?;
         }
     }

@@ -7,6 +7,7 @@ mod bench;
 mod client;
 mod commands;
 mod demo;
+mod detect;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,14 @@ enum Command {
     Incidents(commands::IncidentsCmd),
     /// Pipeline status.
     Status,
+    /// Sigma rules.
+    #[command(subcommand)]
+    Rules(detect::RulesCmd),
+    /// Run Sigma rules over EVTX, JSON or JSONL files offline, like Chainsaw or Hayabusa.
+    Hunt(detect::HuntArgs),
+    /// Send files of events to a running server.
+    #[command(subcommand)]
+    Import(detect::ImportCmd),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -139,6 +148,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(b) => bench::run(b, cli.json).await,
+        Command::Rules(r) => tokio::task::block_in_place(|| detect::rules_check(r, cli.json)),
+        Command::Hunt(h) => tokio::task::block_in_place(|| detect::hunt(h)),
+        Command::Import(i) => {
+            let api = client::Api::from_cli(&cli)?;
+            detect::import(i, &api, cli.json).await
+        }
         Command::NotifyStandin { listen } => {
             let standin =
                 ward_notify_standin::bind(listen, ward_notify_standin::StandinConfig::default())
