@@ -213,6 +213,30 @@ impl Timestamp {
         Some(Timestamp((secs * 1e9).round() as i64))
     }
 
+    /// From decimal seconds text such as `1494589400.110221` (Zeek `ts`,
+    /// auditd `audit(…)`), exactly: no float rounding.
+    pub fn from_epoch_decimal(s: &str) -> Option<Timestamp> {
+        let s = s.trim();
+        let (neg, s) = match s.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, s),
+        };
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        if whole.is_empty()
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let secs: i64 = whole.parse().ok()?;
+        let mut nanos: i64 = 0;
+        for (i, b) in frac.bytes().take(9).enumerate() {
+            nanos += i64::from(b - b'0') * 10i64.pow(8 - i as u32);
+        }
+        let t = secs.checked_mul(NANOS_PER_SEC)?.checked_add(nanos)?;
+        Some(Timestamp(if neg { -t } else { t }))
+    }
+
     /// From whole seconds since the epoch.
     pub fn from_epoch_secs(secs: i64) -> Option<Timestamp> {
         secs.checked_mul(NANOS_PER_SEC).map(Timestamp)
@@ -433,6 +457,14 @@ mod tests {
         assert_eq!(t.to_string(), "2023-12-31T23:59:59Z");
         let (t, _) = Timestamp::parse_bsd(b"Jan  1 00:00:05", r).unwrap();
         assert_eq!(t.to_string(), "2024-01-01T00:00:05Z");
+    }
+
+    #[test]
+    fn decimal_epoch_is_exact() {
+        let t = Timestamp::from_epoch_decimal("1494589400.110221").unwrap();
+        assert_eq!(t.to_string(), "2017-05-12T11:43:20.110221Z");
+        assert!(Timestamp::from_epoch_decimal("1.2.3").is_none());
+        assert!(Timestamp::from_epoch_decimal("").is_none());
     }
 
     #[test]
