@@ -122,8 +122,17 @@ struct Http<'a> {
     http_refer: S<'a>,
     #[serde(borrow)]
     protocol: S<'a>,
-    status: Option<serde_json::Value>,
+    status: Option<Status<'a>>,
     length: Option<u64>,
+}
+
+/// HTTP status: a number in current Suricata, a string in old versions.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Status<'a> {
+    Num(u64),
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
 }
 
 #[derive(Deserialize)]
@@ -305,9 +314,9 @@ pub fn parse_eve(s: &str) -> ParseResult {
         hm.version = own(&h.protocol);
         hm.response_bytes = h.length;
         hm.status = match &h.status {
-            Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|v| u16::try_from(v).ok()),
-            Some(serde_json::Value::String(s)) => s.parse().ok(),
-            _ => None,
+            Some(Status::Num(n)) => u16::try_from(*n).ok(),
+            Some(Status::Text(s)) => s.parse().ok(),
+            None => None,
         };
         if let Some(st) = hm.status {
             ev.outcome = Some(if st < 400 {
