@@ -5,7 +5,9 @@
 fn main() {
     let mut args = std::env::args().skip(1);
     let mb: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
-    let formats: Vec<ward_formats::Format> = args.filter_map(|a| ward_formats::Format::from_name(&a)).collect();
+    let formats: Vec<ward_formats::Format> = args
+        .filter_map(|a| ward_formats::Format::from_name(&a))
+        .collect();
     let report = ward_formats::bench_parse(&formats, mb * 1_000_000);
     println!("{report}");
 }
