@@ -134,10 +134,35 @@ const AREAS: &[&str] = &[
     "TS", "TW", "UB", "W", "WA", "WC", "WD", "WF", "WN", "WR", "WS", "WV", "YO", "ZE",
 ];
 
+/// `AREAS` as a bitmap indexed by [`area_index`], built at compile time, so
+/// the check per candidate is one load.
+const AREA_MAP: [bool; 26 * 27] = {
+    let mut m = [false; 26 * 27];
+    let mut i = 0;
+    while i < AREAS.len() {
+        let a = AREAS[i].as_bytes();
+        let second = if a.len() == 2 {
+            (a[1] - b'A') as usize
+        } else {
+            26
+        };
+        m[(a[0] - b'A') as usize * 27 + second] = true;
+        i += 1;
+    }
+    m
+};
+
+fn area_index(a: &[u8]) -> Option<usize> {
+    let first = usize::from(a.first()?.to_ascii_uppercase().checked_sub(b'A')?);
+    let second = match a.get(1) {
+        Some(c) => usize::from(c.to_ascii_uppercase().checked_sub(b'A')?),
+        None => 26,
+    };
+    (first < 26 && second <= 26).then_some(first * 27 + second)
+}
+
 fn is_area(a: &[u8]) -> bool {
-    AREAS
-        .iter()
-        .any(|x| x.len() == a.len() && x.as_bytes().eq_ignore_ascii_case(a))
+    area_index(a).is_some_and(|i| AREA_MAP[i])
 }
 
 /// Letters allowed in the last two places of a postcode (not C I K M O V).
@@ -217,7 +242,11 @@ fn postcode_at(b: &[u8], i: usize) -> Option<usize> {
 pub fn postcodes(b: &[u8], out: &mut Vec<Match>) {
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_alphabetic() && boundary_before(b, i) {
+        // A postcode has a digit at offset 1 or 2: test that before anything
+        // else, it rules out almost every word.
+        let digit_soon = b.get(i + 1).is_some_and(u8::is_ascii_digit)
+            || b.get(i + 2).is_some_and(u8::is_ascii_digit);
+        if digit_soon && b[i].is_ascii_alphabetic() && boundary_before(b, i) {
             if let Some(end) = postcode_at(b, i) {
                 let mut norm: String = b[i..end]
                     .iter()
@@ -235,7 +264,9 @@ pub fn postcodes(b: &[u8], out: &mut Vec<Match>) {
                 i = end;
                 continue;
             }
-            // Skip the rest of this word.
+        }
+        if is_word(b[i]) {
+            // Skip the rest of this word: a postcode starts at a boundary.
             while i < b.len() && is_word(b[i]) {
                 i += 1;
             }
@@ -315,23 +346,25 @@ pub fn phones(b: &[u8], out: &mut Vec<Match>) {
             i += 1;
             continue;
         }
-        let mut digits: Vec<u8> = Vec::with_capacity(16);
+        let mut buf = [0u8; 16];
+        let mut n = 0usize;
         let mut j = start;
         let mut end = start;
         if b[j] == b'+' || b[j] == b'(' {
             j += 1;
         }
-        while j < b.len() && digits.len() < 16 {
+        while j < b.len() && n < 16 {
             let x = b[j];
             if x.is_ascii_digit() {
-                digits.push(x);
+                buf[n] = x;
+                n += 1;
                 j += 1;
                 end = j;
                 if b.get(j) == Some(&b')') {
                     j += 1;
                     end = j;
                 }
-            } else if matches!(x, b' ' | b'-' | b'(') && !digits.is_empty() {
+            } else if matches!(x, b' ' | b'-' | b'(') && n > 0 {
                 // One or two separators (`-`, ` `, ` (`) between digit groups.
                 let sep = if b.get(j + 1) == Some(&b'(') { 2 } else { 1 };
                 if !b.get(j + sep).is_some_and(u8::is_ascii_digit) {
@@ -343,6 +376,7 @@ pub fn phones(b: &[u8], out: &mut Vec<Match>) {
             }
         }
         i = end.max(start + 1);
+        let digits = &buf[..n];
         if !boundary_after(b, end) {
             continue;
         }
@@ -365,7 +399,7 @@ pub fn phones(b: &[u8], out: &mut Vec<Match>) {
                 v
             })
         } else {
-            (digits.len() == 11 && digits[0] == b'0' && digits[1] != b'0').then(|| digits.clone())
+            (digits.len() == 11 && digits[0] == b'0' && digits[1] != b'0').then(|| digits.to_vec())
         };
         if let Some(n) = national {
             out.push(Match {
