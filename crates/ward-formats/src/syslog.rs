@@ -341,6 +341,14 @@ pub fn parse_3164_header(s: &str, reference: Timestamp) -> Result<SyslogHeader<'
                 h.app_name = Some(app);
                 i += j + 1;
             }
+            // RFC 3164 §4.1.3: any non-alphanumeric character ends the TAG;
+            // rsyslog's forward format sends `host app msg` for messages
+            // that arrived as RFC 5424. Only a short TAG followed by more
+            // text counts, so a lone word stays the message.
+            Some(b' ') if j <= 32 && rest.len() > j + 1 => {
+                h.app_name = Some(app);
+                i += j + 1;
+            }
             _ => {}
         }
     }
@@ -570,6 +578,11 @@ mod tests {
         let s = "<166>%ASA-6-302013: Built outbound";
         let h = parse_3164_header(s, r).unwrap();
         assert_eq!(&s[h.msg_offset..], "%ASA-6-302013: Built outbound");
+
+        let s = "<13>2024-05-01T10:00:00.123+00:00 vm gpfw ward e2e rs-0";
+        let h = parse_3164_header(s, r).unwrap();
+        assert_eq!((h.hostname, h.app_name), (Some("vm"), Some("gpfw")));
+        assert_eq!(&s[h.msg_offset..], "ward e2e rs-0");
 
         let s = "<30>2024-05-01T10:00:00.123+01:00 host app[1]: x";
         let h = parse_3164_header(s, r).unwrap();
