@@ -84,11 +84,13 @@ async fn too_large_and_bad_frames_are_counted() {
     })
     .await;
     assert_eq!(m.dropped_total(DropReason::BadFrame), 1);
-    let got = sink.0.lock().unwrap();
-    assert!(got
+    let resynced = sink
+        .0
+        .lock()
+        .unwrap()
         .iter()
-        .any(|(_, e)| e.original.raw.ends_with("after resync")));
-    drop(got);
+        .any(|(_, e)| e.original.raw.ends_with("after resync"));
+    assert!(resynced);
     r.shutdown().await;
 }
 
