@@ -10,6 +10,7 @@
 //!   counting or LF-terminated) incrementally, with a maximum message size.
 //! * [`syslog`] parses RFC 5424 and RFC 3164 headers; the payload is handed
 //!   to the CEF, LEEF, firewall and auditd parsers when it is one of those.
+//! * [`evtx::parse_evtx_file`] reads a binary `.evtx` file for back-filling.
 //! * [`bench::bench_parse`] measures messages/s and MB/s per format.
 //!
 //! Every error has a stable code (`WF0101` …, see [`codes`]) and a byte
@@ -36,6 +37,7 @@ pub mod access;
 pub mod auditd;
 pub mod bench;
 pub mod cef;
+pub mod evtx;
 pub mod firewall;
 pub mod framing;
 pub mod suricata;
@@ -78,6 +80,10 @@ pub mod codes {
     pub const WIN_FIELD: &str = "WF0602";
     /// Sysmon: the event is not from Sysmon.
     pub const WIN_NOT_SYSMON: &str = "WF0603";
+    /// EVTX: the file is not an EVTX file.
+    pub const EVTX_FILE: &str = "WF0604";
+    /// EVTX: one record could not be rendered (kept raw).
+    pub const EVTX_RECORD: &str = "WF0605";
     /// Suricata: not valid EVE JSON.
     pub const EVE_JSON: &str = "WF0701";
     /// Suricata: required field missing or invalid.
