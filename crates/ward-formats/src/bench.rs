@@ -24,6 +24,9 @@ pub struct FormatFigures {
     pub errors: u64,
     /// Wall-clock seconds.
     pub secs: f64,
+    /// Seconds this thread actually ran on a CPU (Linux schedstat), which
+    /// is the "one core" figure when the machine is shared.
+    pub cpu_secs: Option<f64>,
 }
 
 impl FormatFigures {
@@ -35,6 +38,17 @@ impl FormatFigures {
     pub fn mb_per_sec(&self) -> f64 {
         self.bytes as f64 / 1e6 / self.secs.max(1e-9)
     }
+    /// Megabytes per second of CPU time on one core.
+    pub fn mb_per_cpu_sec(&self) -> Option<f64> {
+        self.cpu_secs.map(|c| self.bytes as f64 / 1e6 / c.max(1e-9))
+    }
+}
+
+/// Nanoseconds the calling thread has spent on a CPU, from
+/// `/proc/thread-self/schedstat` (Linux); `None` elsewhere.
+pub fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
 }
 
 /// What [`bench_parse`] measured.
@@ -50,17 +64,18 @@ impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<22} {:>10} {:>12} {:>10} {:>7}",
-            "format", "messages", "msgs/s", "MB/s", "errors"
+            "{:<22} {:>10} {:>12} {:>10} {:>12} {:>7}",
+            "format", "messages", "msgs/s", "MB/s", "MB/cpu-s", "errors"
         )?;
         for x in &self.formats {
             writeln!(
                 f,
-                "{:<22} {:>10} {:>12.0} {:>10.1} {:>7}",
+                "{:<22} {:>10} {:>12.0} {:>10.1} {:>12.1} {:>7}",
                 x.format.id(),
                 x.messages,
                 x.msgs_per_sec(),
                 x.mb_per_sec(),
+                x.mb_per_cpu_sec().unwrap_or(f64::NAN),
                 x.errors
             )?;
         }
@@ -162,6 +177,7 @@ pub fn bench_parse(formats: &[Format], bytes_per_format: usize) -> BenchReport {
             let _ = parse_with(format, s, &opts);
         }
         let (mut messages, mut bytes, mut errors) = (0u64, 0u64, 0u64);
+        let cpu0 = thread_cpu_ns();
         let start = Instant::now();
         'outer: loop {
             for s in &samples {
@@ -184,13 +200,17 @@ pub fn bench_parse(formats: &[Format], bytes_per_format: usize) -> BenchReport {
             bytes,
             errors,
             secs: start.elapsed().as_secs_f64(),
+            cpu_secs: cpu0
+                .zip(thread_cpu_ns())
+                .map(|(a, b)| b.saturating_sub(a) as f64 / 1e9),
         };
         println!(
-            "parse {:<22} {:>9} msgs {:>11.0} msgs/s {:>8.1} MB/s errors {}",
+            "parse {:<22} {:>9} msgs {:>11.0} msgs/s {:>8.1} MB/s {:>8.1} MB/cpu-s errors {}",
             format.id(),
             fig.messages,
             fig.msgs_per_sec(),
             fig.mb_per_sec(),
+            fig.mb_per_cpu_sec().unwrap_or(f64::NAN),
             fig.errors
         );
         out.push(fig);
