@@ -226,3 +226,32 @@ async fn tls_without_certificate_is_identified_by_network() {
     assert_eq!(sink.0.lock().unwrap()[0].0, "Y1");
     r.shutdown().await;
 }
+
+#[tokio::test]
+async fn json_lines_over_tcp_are_detected() {
+    let sink = Arc::new(Collect::default());
+    let cfg = ListenerConfig {
+        tcp: Some("127.0.0.1:0".parse().unwrap()),
+        ..ListenerConfig::default()
+    };
+    let r = start(cfg, sink.clone(), Arc::new(local())).await.unwrap();
+    let mut s = TcpStream::connect(r.tcp_addr.unwrap()).await.unwrap();
+    let nxlog = r#"{"EventTime":"2024-05-01 10:22:31","Hostname":"DC01","EventID":4625,"SourceName":"Microsoft-Windows-Security-Auditing","Channel":"Security","TargetUserName":"bob","IpAddress":"10.1.2.3"}"#;
+    let eve = r#"{"timestamp":"2024-05-01T10:00:00.000000+0000","event_type":"alert","src_ip":"10.0.0.1","dest_ip":"10.0.0.2","alert":{"signature":"x","signature_id":1,"severity":1}}"#;
+    s.write_all(format!("{nxlog}\n{eve}\n").as_bytes())
+        .await
+        .unwrap();
+    s.shutdown().await.unwrap();
+    let m = r.metrics.clone();
+    until(&m, |m| m.accepted_total() == 2).await;
+    let formats: Vec<String> = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.original.format.clone())
+        .collect();
+    assert_eq!(formats, vec!["windows.flat_json", "suricata.eve"]);
+    assert_eq!(m.unparsed_total(), 0);
+    r.shutdown().await;
+}
