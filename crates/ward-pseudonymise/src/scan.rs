@@ -239,40 +239,60 @@ fn postcode_at(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// UK postcodes, e.g. `SW1A 1AA`, `LS1 4AP`, `M11AE`.
+///
+/// Driven by digit runs: a postcode's first digit comes one or two letters
+/// after its start, so only the bytes just before each digit run are looked
+/// at (most text has few digits, and the rest is skipped quickly).
 pub fn postcodes(b: &[u8], out: &mut Vec<Match>) {
     let mut i = 0;
+    let mut done = 0; // bytes before this are covered by a match
     while i < b.len() {
-        // A postcode has a digit at offset 1 or 2: test that before anything
-        // else, it rules out almost every word.
-        let digit_soon = b.get(i + 1).is_some_and(u8::is_ascii_digit)
-            || b.get(i + 2).is_some_and(u8::is_ascii_digit);
-        if digit_soon && b[i].is_ascii_alphabetic() && boundary_before(b, i) {
-            if let Some(end) = postcode_at(b, i) {
-                let mut norm: String = b[i..end]
-                    .iter()
-                    .filter(|c| **c != b' ')
-                    .map(|c| char::from(c.to_ascii_uppercase()))
-                    .collect();
-                norm.insert(norm.len() - 3, ' ');
-                out.push(Match {
-                    start: i,
-                    end,
-                    kind: Some(Kind::Postcode),
-                    custom: 0,
-                    normalised: norm,
-                });
-                i = end;
-                continue;
-            }
+        let Some(off) = b[i..].iter().position(u8::is_ascii_digit) else {
+            return;
+        };
+        let d = i + off;
+        let mut run_end = d;
+        while run_end < b.len() && b[run_end].is_ascii_digit() {
+            run_end += 1;
         }
-        if is_word(b[i]) {
-            // Skip the rest of this word: a postcode starts at a boundary.
-            while i < b.len() && is_word(b[i]) {
-                i += 1;
-            }
+        i = run_end;
+        // District digits are at most two: a longer run is not a postcode.
+        if run_end - d > 2 {
             continue;
         }
-        i += 1;
+        let mut found = None;
+        for back in [2usize, 1] {
+            let Some(start) = d.checked_sub(back) else {
+                continue;
+            };
+            if start < done
+                || !b[start..d].iter().all(u8::is_ascii_alphabetic)
+                || !boundary_before(b, start)
+            {
+                continue;
+            }
+            if let Some(end) = postcode_at(b, start) {
+                found = Some((start, end));
+                break;
+            }
+        }
+        if let Some((start, end)) = found {
+            let mut norm: String = b[start..end]
+                .iter()
+                .filter(|c| **c != b' ')
+                .map(|c| char::from(c.to_ascii_uppercase()))
+                .collect();
+            norm.insert(norm.len() - 3, ' ');
+            out.push(Match {
+                start,
+                end,
+                kind: Some(Kind::Postcode),
+                custom: 0,
+                normalised: norm,
+            });
+            done = end;
+            i = end;
+        }
     }
 }
 
@@ -332,85 +352,105 @@ pub fn emails(b: &[u8], out: &mut Vec<Match>) {
 /// brackets may separate digit groups. Ten-digit national numbers are not
 /// matched so that ten-digit order numbers (and invalid NHS numbers) stay.
 pub fn phones(b: &[u8], out: &mut Vec<Match>) {
+    // Driven by digit runs: a number starts at a run, or at the `+`/`(`
+    // just before it.
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        let start = i;
-        let candidate = match c {
-            b'+' => b.get(i + 1..i + 3) == Some(b"44"),
-            b'(' => b.get(i + 1) == Some(&b'0'),
-            b'0' => b.get(i + 1).is_some_and(|d| d.is_ascii_digit()),
-            _ => false,
+        let Some(off) = b[i..].iter().position(u8::is_ascii_digit) else {
+            return;
         };
-        if !candidate || !boundary_before(b, start) {
-            i += 1;
-            continue;
+        let d = i + off;
+        let start = match d.checked_sub(1).map(|p| b[p]) {
+            Some(b'+') | Some(b'(') => d - 1,
+            _ => d,
+        };
+        let mut run_end = d;
+        while run_end < b.len() && b[run_end].is_ascii_digit() {
+            run_end += 1;
         }
-        let mut buf = [0u8; 16];
-        let mut n = 0usize;
-        let mut j = start;
-        let mut end = start;
-        if b[j] == b'+' || b[j] == b'(' {
-            j += 1;
-        }
-        while j < b.len() && n < 16 {
-            let x = b[j];
-            if x.is_ascii_digit() {
-                buf[n] = x;
-                n += 1;
-                j += 1;
-                end = j;
-                if b.get(j) == Some(&b')') {
-                    j += 1;
-                    end = j;
-                }
-            } else if matches!(x, b' ' | b'-' | b'(') && n > 0 {
-                // One or two separators (`-`, ` `, ` (`) between digit groups.
-                let sep = if b.get(j + 1) == Some(&b'(') { 2 } else { 1 };
-                if !b.get(j + sep).is_some_and(u8::is_ascii_digit) {
-                    break;
-                }
-                j += sep;
-            } else {
-                break;
+        match phone_at(b, start) {
+            Some((end, national)) => {
+                out.push(Match {
+                    start,
+                    end,
+                    kind: Some(Kind::Phone),
+                    custom: 0,
+                    normalised: national,
+                });
+                i = end;
             }
-        }
-        i = end.max(start + 1);
-        let digits = &buf[..n];
-        if !boundary_after(b, end) {
-            continue;
-        }
-        let international = c == b'+' || digits.starts_with(b"0044");
-        let national: Option<Vec<u8>> = if international {
-            let rest: &[u8] = if c == b'+' {
-                &digits[2..]
-            } else {
-                &digits[4..]
-            };
-            // `+44 (0)20 …`: the trunk zero in brackets is not dialled.
-            let rest = if rest.first() == Some(&b'0') && rest.len() == 11 {
-                &rest[1..]
-            } else {
-                rest
-            };
-            (matches!(rest.len(), 9 | 10) && rest[0] != b'0').then(|| {
-                let mut v = vec![b'0'];
-                v.extend_from_slice(rest);
-                v
-            })
-        } else {
-            (digits.len() == 11 && digits[0] == b'0' && digits[1] != b'0').then(|| digits.to_vec())
-        };
-        if let Some(n) = national {
-            out.push(Match {
-                start,
-                end,
-                kind: Some(Kind::Phone),
-                custom: 0,
-                normalised: String::from_utf8_lossy(&n).into_owned(),
-            });
+            None => i = run_end,
         }
     }
+}
+
+/// Read a phone number starting at `start`; returns its end and national form.
+fn phone_at(b: &[u8], start: usize) -> Option<(usize, String)> {
+    let c = b[start];
+    let candidate = match c {
+        b'+' => b.get(start + 1..start + 3) == Some(b"44"),
+        b'(' => b.get(start + 1) == Some(&b'0'),
+        b'0' => b.get(start + 1).is_some_and(|d| d.is_ascii_digit()),
+        _ => false,
+    };
+    if !candidate || !boundary_before(b, start) {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    let mut n = 0usize;
+    let mut j = start;
+    let mut end = start;
+    if b[j] == b'+' || b[j] == b'(' {
+        j += 1;
+    }
+    while j < b.len() && n < 16 {
+        let x = b[j];
+        if x.is_ascii_digit() {
+            buf[n] = x;
+            n += 1;
+            j += 1;
+            end = j;
+            if b.get(j) == Some(&b')') {
+                j += 1;
+                end = j;
+            }
+        } else if matches!(x, b' ' | b'-' | b'(') && n > 0 {
+            // One or two separators (`-`, ` `, ` (`) between digit groups.
+            let sep = if b.get(j + 1) == Some(&b'(') { 2 } else { 1 };
+            if !b.get(j + sep).is_some_and(u8::is_ascii_digit) {
+                break;
+            }
+            j += sep;
+        } else {
+            break;
+        }
+    }
+    let digits = &buf[..n];
+    if !boundary_after(b, end) {
+        return None;
+    }
+    let international = c == b'+' || digits.starts_with(b"0044");
+    let national: Option<Vec<u8>> = if international {
+        let rest: &[u8] = if c == b'+' {
+            &digits[2..]
+        } else {
+            &digits[4..]
+        };
+        // `+44 (0)20 …`: the trunk zero in brackets is not dialled.
+        let rest = if rest.first() == Some(&b'0') && rest.len() == 11 {
+            &rest[1..]
+        } else {
+            rest
+        };
+        (matches!(rest.len(), 9 | 10) && rest[0] != b'0').then(|| {
+            let mut v = vec![b'0'];
+            v.extend_from_slice(rest);
+            v
+        })
+    } else {
+        (digits.len() == 11 && digits[0] == b'0' && digits[1] != b'0').then(|| digits.to_vec())
+    };
+    national.map(|v| (end, String::from_utf8_lossy(&v).into_owned()))
 }
 
 #[cfg(test)]
