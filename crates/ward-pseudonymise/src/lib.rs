@@ -204,6 +204,30 @@ impl Counts {
 /// The date in a date-of-birth context. Group 1 is the date.
 const DOB_PATTERN: &str = r#"(?i)\b(?:d\.?o\.?b\.?|date[ _-]*of[ _-]*birth|birth[ _-]*date|born(?: on)?)["']?[ \t]*[:=]?[ \t]*["']?[ \t]*(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}(?:st|nd|rd|th)?[ ](?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[ ]\d{4})\b"#;
 
+/// Spans of tokens already in `text` (`<prefix>:tok_<20 hex>`).
+fn token_spans(text: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for k in memchr::memmem::find_iter(text, b":tok_") {
+        let mut s = k;
+        while s > 0
+            && (text[s - 1].is_ascii_lowercase()
+                || text[s - 1].is_ascii_digit()
+                || text[s - 1] == b'_')
+        {
+            s -= 1;
+        }
+        let hex_start = k + 5;
+        let mut e = hex_start;
+        while e < text.len() && e - hex_start < 20 && text[e].is_ascii_hexdigit() {
+            e += 1;
+        }
+        if s < k && e - hex_start == 20 {
+            out.push((s, e));
+        }
+    }
+    out
+}
+
 /// Replaces identifiers with keyed tokens. Cheap to share (`&self`
 /// everywhere); build one per federation secret.
 #[derive(Debug, Clone)]
@@ -336,6 +360,13 @@ impl Pseudonymiser {
                     normalised: String::from_utf8_lossy(g.as_bytes()).into_owned(),
                 });
             }
+        }
+        // Never match into an existing token (`nhs:tok_…`): a token next to
+        // an `@` would otherwise read as an e-mail local part on a second
+        // pass, and pseudonymisation must be idempotent.
+        if !m.is_empty() && memchr::memmem::find(text, b":tok_").is_some() {
+            let spans = token_spans(text);
+            m.retain(|x| !spans.iter().any(|&(s, e)| x.start < e && s < x.end));
         }
         if m.len() > 1 {
             // Earliest first, then longest: an e-mail whose local part is an

@@ -400,6 +400,10 @@ fn phone_at(b: &[u8], start: usize) -> Option<(usize, String)> {
     let mut n = 0usize;
     let mut j = start;
     let mut end = start;
+    // (digits so far, end offset) at the end of each digit group: the number
+    // may stop at any group, and the longest valid one wins. Judging only
+    // the greedy whole would make the result depend on what follows.
+    let mut group_ends: Vec<(usize, usize)> = Vec::with_capacity(6);
     if b[j] == b'+' || b[j] == b'(' {
         j += 1;
     }
@@ -420,21 +424,28 @@ fn phone_at(b: &[u8], start: usize) -> Option<(usize, String)> {
             if !b.get(j + sep).is_some_and(u8::is_ascii_digit) {
                 break;
             }
+            group_ends.push((n, end));
             j += sep;
         } else {
             break;
         }
     }
-    let digits = &buf[..n];
-    if !boundary_after(b, end) {
-        return None;
-    }
-    let international = c == b'+' || digits.starts_with(b"0044");
+    group_ends.push((n, end));
+    group_ends
+        .iter()
+        .rev()
+        .filter(|(_, e)| boundary_after(b, *e))
+        .find_map(|&(n, e)| national_number(c, &buf[..n]).map(|v| (e, v)))
+}
+
+/// The national form of a candidate's digits, if they make a UK number.
+fn national_number(first: u8, digits: &[u8]) -> Option<String> {
+    let international = first == b'+' || digits.starts_with(b"0044");
     let national: Option<Vec<u8>> = if international {
-        let rest: &[u8] = if c == b'+' {
-            &digits[2..]
-        } else {
-            &digits[4..]
+        let rest: &[u8] = match (first == b'+', digits) {
+            (true, d) if d.len() >= 2 => &d[2..],
+            (false, d) if d.len() >= 4 => &d[4..],
+            _ => return None,
         };
         // `+44 (0)20 …`: the trunk zero in brackets is not dialled.
         let rest = if rest.first() == Some(&b'0') && rest.len() == 11 {
@@ -450,7 +461,7 @@ fn phone_at(b: &[u8], start: usize) -> Option<(usize, String)> {
     } else {
         (digits.len() == 11 && digits[0] == b'0' && digits[1] != b'0').then(|| digits.to_vec())
     };
-    national.map(|v| (end, String::from_utf8_lossy(&v).into_owned()))
+    national.map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
 #[cfg(test)]
