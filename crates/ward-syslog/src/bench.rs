@@ -113,13 +113,13 @@ pub fn bench_syslog(messages: u64, connections: usize) -> std::io::Result<Syslog
         let addr = running.tcp_addr.ok_or_else(|| std::io::Error::other("no tcp address"))?;
         let connections = connections.max(1);
         let per_conn = messages / connections as u64;
-        let total = per_conn * connections as u64;
-        // Pre-build each connection's byte stream so the sender is not what
-        // is measured.
+        // Pre-build a block of messages per connection and send it
+        // repeatedly, so the sender costs little and memory stays small.
+        const BLOCK: u64 = 10_000;
         let mut payloads = Vec::new();
         for c in 0..connections {
-            let mut buf = Vec::with_capacity(per_conn as usize * 200);
-            for i in 0..per_conn {
+            let mut buf = Vec::with_capacity(BLOCK as usize * 200);
+            for i in 0..BLOCK.min(per_conn.max(1)) {
                 let msg = format!(
                     "<134>1 2024-05-01T10:00:{:02}.{:06}Z fw-{c:02}.gp.example.nhs.uk sshd {} - [origin ip=\"10.0.{c}.1\"] Failed password for invalid user admin{} from 198.51.100.{} port {} ssh2",
                     i % 60,
@@ -132,15 +132,21 @@ pub fn bench_syslog(messages: u64, connections: usize) -> std::io::Result<Syslog
                 buf.extend_from_slice(format!("{} ", msg.len()).as_bytes());
                 buf.extend_from_slice(msg.as_bytes());
             }
-            payloads.push(buf);
+            payloads.push(Arc::new(buf));
         }
-        let bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
+        let block_msgs = BLOCK.min(per_conn.max(1));
+        let repeats = per_conn / block_msgs;
+        let per_conn = repeats * block_msgs;
+        let total = per_conn * connections as u64;
+        let bytes: u64 = payloads.iter().map(|p| p.len() as u64 * repeats).sum();
         let start_t = Instant::now();
         let mut senders = Vec::new();
         for p in payloads {
             senders.push(tokio::spawn(async move {
                 let mut s = tokio::net::TcpStream::connect(addr).await?;
-                s.write_all(&p).await?;
+                for _ in 0..repeats {
+                    s.write_all(&p).await?;
+                }
                 s.shutdown().await
             }));
         }

@@ -66,6 +66,7 @@ mod metrics;
 mod resolver;
 mod tls;
 
+pub use bench::{bench_syslog, SyslogBenchReport};
 pub use limiter::{Limiter, RateLimit};
 pub use metrics::{ConnRefusal, DropReason, Metrics, Transport};
 pub use resolver::{fingerprint, CertIdentity, Cidr, CidrError, OrgResolver, StaticResolver};
