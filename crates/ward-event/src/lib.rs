@@ -7,7 +7,7 @@
 //! * common fields: [`Timestamp`], organisation, [`Host`], [`User`], source
 //!   and destination [`Endpoint`]s, [`Process`], [`File`], [`Url`], DNS
 //!   [`Dns`], network [`Network`] details and a detection [`Finding`];
-//! * [`Observables`]: typed lists of IP addresses, domains, URLs, file hashes,
+//! * [`Observables`] ([`Observables::iter`] with [`ObservableKind`]): typed lists of IP addresses, domains, URLs, file hashes,
 //!   user names and e-mail addresses, for indexing and indicator matching;
 //! * the [`Original`] record beside the model, because Sigma rules match the
 //!   original field names;
@@ -654,7 +654,75 @@ pub struct Observables {
     pub emails: Vec<String>,
 }
 
+/// The kind of an observable, for indexing and indicator matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservableKind {
+    /// IP address.
+    Ip,
+    /// Domain name.
+    Domain,
+    /// URL.
+    Url,
+    /// File hash (any algorithm).
+    Hash,
+    /// User name.
+    User,
+    /// E-mail address.
+    Email,
+}
+
+impl ObservableKind {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservableKind::Ip => "ip",
+            ObservableKind::Domain => "domain",
+            ObservableKind::Url => "url",
+            ObservableKind::Hash => "hash",
+            ObservableKind::User => "user",
+            ObservableKind::Email => "email",
+        }
+    }
+}
+
 impl Observables {
+    /// Every observable as (kind, canonical text): IPs in their standard
+    /// form, domains and e-mails lower case, hashes lower-case hex. This is
+    /// what an observable index stores and an indicator lookup compares.
+    pub fn iter(&self) -> impl Iterator<Item = (ObservableKind, std::borrow::Cow<'_, str>)> + '_ {
+        use std::borrow::Cow;
+        let ips = self
+            .ips
+            .iter()
+            .map(|i| (ObservableKind::Ip, Cow::Owned(i.to_string())));
+        let domains = self
+            .domains
+            .iter()
+            .map(|d| (ObservableKind::Domain, Cow::Borrowed(d.as_str())));
+        let urls = self
+            .urls
+            .iter()
+            .map(|u| (ObservableKind::Url, Cow::Borrowed(u.as_str())));
+        let hashes = self
+            .hashes
+            .iter()
+            .map(|h| (ObservableKind::Hash, Cow::Borrowed(h.value.as_str())));
+        let users = self
+            .users
+            .iter()
+            .map(|u| (ObservableKind::User, Cow::Borrowed(u.as_str())));
+        let emails = self
+            .emails
+            .iter()
+            .map(|e| (ObservableKind::Email, Cow::Borrowed(e.as_str())));
+        ips.chain(domains)
+            .chain(urls)
+            .chain(hashes)
+            .chain(users)
+            .chain(emails)
+    }
+
     /// Add an IP address once.
     pub fn add_ip(&mut self, ip: IpAddr) {
         if !self.ips.contains(&ip) {
