@@ -382,7 +382,12 @@ async fn tcp_accept_loop(l: TcpListener, shared: Arc<Shared>, mut stop: watch::R
         let (stream, peer) = tokio::select! {
             r = l.accept() => match r {
                 Ok(x) => x,
-                Err(_) => continue,
+                Err(_) => {
+                    // Out of file descriptors and the like: back off rather
+                    // than spin; established connections carry on.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
             },
             _ = stop.changed() => return,
         };
