@@ -108,6 +108,10 @@ pub struct ListenerConfig {
     pub batch_max: usize,
     /// How long to keep retrying a sink that answers [`Backpressure`].
     pub backpressure_wait_ms: u64,
+    /// Most simultaneous TCP + TLS connections; more are refused, counted.
+    pub max_connections: usize,
+    /// Close a TCP/TLS connection that sends nothing for this long.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for ListenerConfig {
@@ -120,6 +124,8 @@ impl Default for ListenerConfig {
             rate_limit: RateLimit::default(),
             batch_max: 1024,
             backpressure_wait_ms: 5_000,
+            max_connections: 10_000,
+            idle_timeout_secs: 600,
         }
     }
 }
@@ -174,6 +180,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limiter: Limiter,
     pub(crate) cfg: ListenerConfig,
+    pub(crate) connections: Arc<tokio::sync::Semaphore>,
 }
 
 /// Bind and run the configured listeners.
@@ -189,6 +196,7 @@ pub async fn start(
         resolver,
         metrics: metrics.clone(),
         limiter: Limiter::new(cfg.rate_limit),
+        connections: Arc::new(tokio::sync::Semaphore::new(cfg.max_connections.max(1))),
         cfg: cfg.clone(),
     });
     let mut tasks = Vec::new();
@@ -393,6 +401,10 @@ async fn tcp_accept_loop(l: TcpListener, shared: Arc<Shared>, mut stop: watch::R
         };
         let _ = stream.set_nodelay(true);
         shared.metrics.connection(Transport::Tcp);
+        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+            shared.metrics.refused(ConnRefusal::TooManyConnections);
+            continue;
+        };
         let Some(org) = shared.resolver.org_for_addr(peer.ip()) else {
             shared.metrics.refused(ConnRefusal::UnknownNetwork);
             continue;
@@ -401,6 +413,7 @@ async fn tcp_accept_loop(l: TcpListener, shared: Arc<Shared>, mut stop: watch::R
         let stop = stop.clone();
         tokio::spawn(async move {
             read_stream(stream, org, Transport::Tcp, &shared, stop).await;
+            drop(permit);
         });
     }
 }
@@ -416,12 +429,17 @@ pub(crate) async fn read_stream<S: AsyncRead + Unpin>(
     let mut dec = Decoder::new(Framing::Auto, shared.cfg.max_message_bytes);
     let mut buf = vec![0u8; 64 * 1024];
     let mut frames: Vec<Vec<u8>> = Vec::with_capacity(shared.cfg.batch_max);
+    let idle = Duration::from_secs(shared.cfg.idle_timeout_secs.max(1));
     loop {
         let n = tokio::select! {
-            r = stream.read(&mut buf) => match r {
-                Ok(n) => n,
-                Err(_) => {
+            r = tokio::time::timeout(idle, stream.read(&mut buf)) => match r {
+                Ok(Ok(n)) => n,
+                Ok(Err(_)) => {
                     shared.metrics.refused(ConnRefusal::ReadError);
+                    0
+                }
+                Err(_) => {
+                    shared.metrics.refused(ConnRefusal::IdleTimeout);
                     0
                 }
             },

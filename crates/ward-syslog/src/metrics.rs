@@ -56,15 +56,21 @@ pub enum ConnRefusal {
     UnknownNetwork,
     /// Read error on the socket.
     ReadError,
+    /// Over the listener's connection limit.
+    TooManyConnections,
+    /// Closed after sending nothing for the idle timeout.
+    IdleTimeout,
 }
 
 impl ConnRefusal {
     /// Every reason, for rendering.
-    pub const ALL: [ConnRefusal; 4] = [
+    pub const ALL: [ConnRefusal; 6] = [
         ConnRefusal::TlsHandshake,
         ConnRefusal::UnknownCertificate,
         ConnRefusal::UnknownNetwork,
         ConnRefusal::ReadError,
+        ConnRefusal::TooManyConnections,
+        ConnRefusal::IdleTimeout,
     ];
 
     /// Label value.
@@ -74,6 +80,8 @@ impl ConnRefusal {
             ConnRefusal::UnknownCertificate => "unknown_certificate",
             ConnRefusal::UnknownNetwork => "unknown_network",
             ConnRefusal::ReadError => "read_error",
+            ConnRefusal::TooManyConnections => "too_many_connections",
+            ConnRefusal::IdleTimeout => "idle_timeout",
         }
     }
 }
@@ -113,7 +121,7 @@ pub struct Metrics {
     unparsed: AtomicU64,
     dropped: [AtomicU64; 6],
     connections: [AtomicU64; 3],
-    refused: [AtomicU64; 4],
+    refused: [AtomicU64; 6],
 }
 
 fn drop_idx(r: DropReason) -> usize {

@@ -114,8 +114,13 @@ pub(crate) async fn accept_loop(
         let acceptor = acceptor.clone();
         let shared = shared.clone();
         let stop = stop.clone();
+        shared.metrics.connection(Transport::Tls);
+        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+            shared.metrics.refused(ConnRefusal::TooManyConnections);
+            continue;
+        };
         tokio::spawn(async move {
-            shared.metrics.connection(Transport::Tls);
+            let _permit = permit;
             let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => s,
                 _ => {

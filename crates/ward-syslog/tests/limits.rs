@@ -255,3 +255,34 @@ async fn json_lines_over_tcp_are_detected() {
     assert_eq!(m.unparsed_total(), 0);
     r.shutdown().await;
 }
+
+#[tokio::test]
+async fn connection_limit_and_idle_timeout_are_counted() {
+    let sink = Arc::new(Collect::default());
+    let cfg = ListenerConfig {
+        tcp: Some("127.0.0.1:0".parse().unwrap()),
+        max_connections: 1,
+        idle_timeout_secs: 1,
+        ..ListenerConfig::default()
+    };
+    let r = start(cfg, sink.clone(), Arc::new(local())).await.unwrap();
+    let addr = r.tcp_addr.unwrap();
+    let _idle = TcpStream::connect(addr).await.unwrap();
+    let m = r.metrics.clone();
+    until(&m, |m| m.connections_total(Transport::Tcp) == 1).await;
+    let _second = TcpStream::connect(addr).await.unwrap();
+    until(&m, |m| {
+        m.refused_total(ConnRefusal::TooManyConnections) == 1
+    })
+    .await;
+    // The idle connection is closed after a second, freeing its slot.
+    until(&m, |m| m.refused_total(ConnRefusal::IdleTimeout) == 1).await;
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third
+        .write_all(&octet("<13>1 - h a - - - after the idle one left"))
+        .await
+        .unwrap();
+    third.shutdown().await.unwrap();
+    until(&m, |m| m.accepted_total() == 1).await;
+    r.shutdown().await;
+}
