@@ -10,6 +10,8 @@
 //!   counting or LF-terminated) incrementally, with a maximum message size.
 //! * [`syslog`] parses RFC 5424 and RFC 3164 headers; the payload is handed
 //!   to the CEF, LEEF, firewall and auditd parsers when it is one of those.
+//! * [`records::split_records`] splits an uploaded file (JSON array, JSON
+//!   Lines, pretty-printed evtx_dump output, text lines) into records.
 //! * [`evtx::parse_evtx_file`] reads a binary `.evtx` file for back-filling.
 //! * [`bench::bench_parse`] measures messages/s and MB/s per format.
 //!
@@ -40,6 +42,7 @@ pub mod cef;
 pub mod evtx;
 pub mod firewall;
 pub mod framing;
+pub mod records;
 pub mod suricata;
 pub mod syslog;
 mod util;
@@ -232,6 +235,23 @@ impl Format {
             "auditd" | "audit" => Format::Auditd,
             "access" | "access_log" | "combined" | "common" | "clf" => Format::AccessLog,
             _ => return None,
+        })
+    }
+}
+
+impl serde::Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Format {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Format::from_name(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown log format {s:?} (e.g. \"suricata.eve\", \"syslog5424\")"
+            ))
         })
     }
 }
@@ -457,6 +477,9 @@ mod tests {
         }
         assert_eq!(Format::from_name("nftables"), Some(Format::Iptables));
         assert_eq!(Format::from_name("nope"), None);
+        let f: Format = serde_json::from_str("\"eve\"").unwrap();
+        assert_eq!(serde_json::to_string(&f).unwrap(), "\"suricata.eve\"");
+        assert!(serde_json::from_str::<Format>("\"nope\"").is_err());
     }
 
     #[test]

@@ -159,3 +159,27 @@ fn not_evtx_is_an_error() {
     let e = parse_evtx_file(b"MZ\x90\x00not an event log".to_vec()).unwrap_err();
     assert_eq!(e.code, ward_formats::codes::EVTX_FILE);
 }
+
+#[test]
+fn uploaded_evtx_dump_json_files_split_into_parsed_records() {
+    let mut json = Vec::new();
+    files(
+        &shared().join("sigma-regression/regression_data"),
+        "json",
+        &mut json,
+    );
+    assert!(json.len() > 150);
+    let mut text = String::new();
+    for f in json.iter().take(40) {
+        text.push_str(&std::fs::read_to_string(f).unwrap());
+        text.push('\n');
+    }
+    // Forty pretty-printed evtx_dump documents concatenated, as a bulk upload.
+    let records = ward_formats::records::split_records(&text);
+    assert!(records.len() >= 40, "records {}", records.len());
+    let parsed = records
+        .iter()
+        .filter(|r| ward_formats::parse_auto(r).is_ok_and(|e| e.is_parsed()))
+        .count();
+    assert_eq!(parsed, records.len());
+}
