@@ -112,6 +112,10 @@ pub struct Config {
     /// JSON keys (case-insensitive) whose values are not scanned at all.
     /// Empty by default: skipping is an explicit decision.
     pub skip_keys: Vec<String>,
+    /// Literal text that, immediately before a ten-digit match, marks it as
+    /// a known machine identifier rather than an NHS number (FortiGate
+    /// `logid=`, session ids, epoch-second fields). Matched exactly.
+    pub nhs_ignore_after: Vec<String>,
 }
 
 impl Default for Config {
@@ -140,6 +144,19 @@ impl Default for Config {
             extra_patterns: Vec::new(),
             identifier_keys: keys.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             skip_keys: Vec::new(),
+            nhs_ignore_after: [
+                "logid=\"",
+                "logid=",
+                "devid=",
+                "sessionid=",
+                "eventtime=",
+                "\"ts\":",
+                "\"flow_id\":",
+                "EventRecordID\":",
+            ]
+            .iter()
+            .map(|x| x.to_string())
+            .collect(),
         }
     }
 }
@@ -314,6 +331,10 @@ impl Pseudonymiser {
 
     /// Find every identifier in `text`, non-overlapping, in order.
     pub fn scan(&self, text: &[u8]) -> Vec<Match> {
+        self.scan_inner(text, true)
+    }
+
+    fn scan_inner(&self, text: &[u8], nhs: bool) -> Vec<Match> {
         let mut m = Vec::new();
         // Cheap gates first: most log text has no '@', few digit runs.
         let has_digit = text.iter().any(u8::is_ascii_digit);
@@ -321,8 +342,21 @@ impl Pseudonymiser {
             scan::emails(text, &mut m);
         }
         if has_digit {
-            if self.cfg.nhs_numbers {
+            if self.cfg.nhs_numbers && nhs {
+                let before = m.len();
                 scan::nhs_numbers(text, &mut m);
+                if !self.cfg.nhs_ignore_after.is_empty() {
+                    let ignore = &self.cfg.nhs_ignore_after;
+                    let mut k = before;
+                    while k < m.len() {
+                        let head = &text[..m[k].start];
+                        if ignore.iter().any(|p| head.ends_with(p.as_bytes())) {
+                            m.remove(k);
+                        } else {
+                            k += 1;
+                        }
+                    }
+                }
             }
             if self.cfg.phone_numbers {
                 scan::phones(text, &mut m);
@@ -400,7 +434,15 @@ impl Pseudonymiser {
     /// Pseudonymise bytes. Returns the input unchanged (borrowed) when it
     /// holds no identifier.
     pub fn pseudonymise_bytes<'a>(&self, text: &'a [u8], counts: &mut Counts) -> Cow<'a, [u8]> {
-        let matches = self.scan(text);
+        self.replace(text, self.scan(text), counts)
+    }
+
+    fn replace<'a>(
+        &self,
+        text: &'a [u8],
+        matches: Vec<Match>,
+        counts: &mut Counts,
+    ) -> Cow<'a, [u8]> {
         if matches.is_empty() {
             return Cow::Borrowed(text);
         }
@@ -463,6 +505,20 @@ impl Pseudonymiser {
                     let lk = k.to_ascii_lowercase();
                     if self.skip_keys.contains(&lk) {
                         continue;
+                    }
+                    // `logid: "0419016384"` is a machine id exactly as
+                    // `logid=0419016384` is in text.
+                    if let Value::String(text) = x {
+                        let keyed = |p: &String| {
+                            p.len() == k.len() + 1 && p.starts_with(k.as_str()) && p.ends_with('=')
+                        };
+                        if self.cfg.nhs_ignore_after.iter().any(keyed) {
+                            let m = self.scan_inner(text.as_bytes(), false);
+                            if let Cow::Owned(v) = self.replace(text.as_bytes(), m, counts) {
+                                *text = String::from_utf8_lossy(&v).into_owned();
+                            }
+                            continue;
+                        }
                     }
                     if let Some(kind) = self.identifier_keys.get(&lk) {
                         if let Value::String(s) = x {
@@ -638,6 +694,21 @@ mod tests {
         let out = p.pseudonymise_str("seen MRN: K1234567 today", &mut c);
         assert!(out.starts_with("seen MRN: mrn:tok_"), "{out}");
         assert_eq!(c.custom, 1);
+    }
+
+    #[test]
+    fn machine_identifiers_after_known_keys_are_not_nhs_numbers() {
+        let mut c = Counts::default();
+        // 0419016384 is Modulus 11-valid, but a FortiGate log id here.
+        let s = r#"logid="0419016384" type="utm" note=9434765919"#;
+        let out = p().pseudonymise_str(s, &mut c);
+        assert!(out.starts_with(r#"logid="0419016384""#), "{out}");
+        assert!(!out.contains("9434765919"));
+        assert_eq!(c.nhs, 1);
+        let mut v = serde_json::json!({"logid": "0419016384", "other": "0419016384"});
+        p().pseudonymise_value(&mut v, &mut c);
+        assert_eq!(v["logid"], "0419016384");
+        assert_ne!(v["other"], "0419016384");
     }
 
     #[test]
