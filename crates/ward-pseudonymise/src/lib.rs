@@ -551,7 +551,14 @@ impl Pseudonymiser {
                 *f = m;
             }
         }
-        self.opt(&mut ev.type_name, d);
+        // A source event code that survives verbatim in the pseudonymised
+        // record was judged in context (e.g. FortiGate `logid=`), so it is
+        // not re-judged without that context.
+        if let Some(t) = &mut ev.type_name {
+            if !ev.original.raw.contains(t.as_str()) {
+                self.pseudonymise_string(t, d);
+            }
+        }
         self.opt(&mut ev.message, d);
         if let Some(h) = &mut ev.host {
             self.opt(&mut h.hostname, d);

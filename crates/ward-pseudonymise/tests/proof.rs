@@ -152,3 +152,17 @@ fn same_number_same_token_across_formats() {
     let tok = a.strip_prefix("patient ").unwrap();
     assert!(b.contains(tok), "{a} vs {b}");
 }
+
+#[test]
+fn fortigate_logid_is_kept_everywhere() {
+    let p = Pseudonymiser::new(b"proof-test-federation-secret", &Config::default()).unwrap();
+    let rec = r#"<185>date=2024-05-01 time=10:05:11 devname="FGT60F" devid="FGT60FTK21000001" logid="0419016384" type="utm" subtype="ips" level="alert" srcip=10.0.0.1 dstip=10.0.0.2 attack="X" msg="patient 9434765919""#;
+    let mut ev = parse_or_raw_with(None, rec, &Options::default());
+    let mut c = Counts::default();
+    p.pseudonymise_event(&mut ev, &mut c);
+    assert_eq!(ev.type_name.as_deref(), Some("0419016384"));
+    assert!(ev.original.raw.contains(r#"logid="0419016384""#));
+    assert_eq!(ev.original.fields.as_ref().unwrap()["logid"], "0419016384");
+    let stored = serde_json::to_string(&ev).unwrap();
+    assert!(!stored.contains("9434765919"));
+}
