@@ -72,6 +72,7 @@ fn categories(ev: &Event) -> (&'static str, Vec<&'static str>, Vec<&'static str>
         EventClass::HttpActivity => vec!["network", "web"],
     };
     let ty = match (ev.class, ev.activity) {
+        (EventClass::DetectionFinding, _) => vec!["info"],
         (_, Activity::Create) => vec!["creation"],
         (_, Activity::Delete) => vec!["deletion"],
         (_, Activity::Update | Activity::Rename | Activity::PasswordChange) => vec!["change"],
@@ -86,7 +87,6 @@ fn categories(ev: &Event) -> (&'static str, Vec<&'static str>, Vec<&'static str>
         (_, Activity::Traffic) => vec!["connection"],
         (_, Activity::Query | Activity::Response) => vec!["protocol"],
         (_, Activity::HttpRequest) => vec!["access"],
-        (EventClass::DetectionFinding, _) => vec!["info"],
         _ => vec!["info"],
     };
     (kind, category, ty)
