@@ -63,7 +63,8 @@ pub struct DetectBench {
 }
 
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner())
+    ProgressStyle::with_template("{spinner} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 pub fn rules_check(cmd: &RulesCmd, json_mode: bool) -> anyhow::Result<()> {
@@ -76,26 +77,44 @@ pub fn rules_check(cmd: &RulesCmd, json_mode: bool) -> anyhow::Result<()> {
             .iter()
             .map(|e| json!({"file": e.file, "line": e.line, "code": e.code, "message": e.message}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"loaded": report.loaded, "refused": errors}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"loaded": report.loaded, "refused": errors}))?
+        );
     } else {
         for e in &report.errors {
             println!("{e}");
         }
-        println!("{} rules loaded, {} refused", report.loaded, report.errors.len());
+        println!(
+            "{} rules loaded, {} refused",
+            report.loaded,
+            report.errors.len()
+        );
     }
     if !report.errors.is_empty() {
-        anyhow::bail!("{} rules under {} do not load", report.errors.len(), path.display());
+        anyhow::bail!(
+            "{} rules under {} do not load",
+            report.errors.len(),
+            path.display()
+        );
     }
     Ok(())
 }
 
 pub fn hunt(args: &HuntArgs) -> anyhow::Result<()> {
-    let format: HuntFormat = args.format.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let format: HuntFormat = args
+        .format
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
     let report = Engine::load_dir(&args.rules, &EngineConfig::default());
     for e in &report.errors {
         eprintln!("rule refused: {e}");
     }
-    anyhow::ensure!(report.loaded > 0, "no rule under {} loads", args.rules.display());
+    anyhow::ensure!(
+        report.loaded > 0,
+        "no rule under {} loads",
+        args.rules.display()
+    );
     let bar = ProgressBar::new_spinner();
     bar.set_style(spinner_style());
     let stdout = std::io::stdout();
@@ -134,12 +153,17 @@ fn evtx_files(inputs: &[PathBuf]) -> Vec<PathBuf> {
         if p.is_dir() {
             let mut stack = vec![p.clone()];
             while let Some(d) = stack.pop() {
-                let Ok(rd) = std::fs::read_dir(&d) else { continue };
+                let Ok(rd) = std::fs::read_dir(&d) else {
+                    continue;
+                };
                 for e in rd.flatten() {
                     let path = e.path();
                     if path.is_dir() {
                         stack.push(path);
-                    } else if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("evtx")) {
+                    } else if path
+                        .extension()
+                        .is_some_and(|x| x.eq_ignore_ascii_case("evtx"))
+                    {
                         out.push(path);
                     }
                 }
@@ -156,9 +180,14 @@ pub async fn import(cmd: &ImportCmd, api: &Api, json_mode: bool) -> anyhow::Resu
     let ImportCmd::Evtx { files, batch } = cmd;
     let files = evtx_files(files);
     anyhow::ensure!(!files.is_empty(), "no .evtx files given");
-    let bar = if json_mode { ProgressBar::hidden() } else { ProgressBar::new(files.len() as u64) };
+    let bar = if json_mode {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(files.len() as u64)
+    };
     bar.set_style(
-        ProgressStyle::with_template("import {bar:30} {pos}/{len} files {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("import {bar:30} {pos}/{len} files {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let (mut sent, mut unreadable, mut requests) = (0u64, Vec::new(), 0u64);
     for file in &files {
@@ -171,7 +200,10 @@ pub async fn import(cmd: &ImportCmd, api: &Api, json_mode: bool) -> anyhow::Resu
                 body.push_str(r);
                 body.push('\n');
             }
-            let reply = api.post_ndjson(body.into()).await.with_context(|| format!("sending records of {}", file.display()))?;
+            let reply = api
+                .post_ndjson(body.into())
+                .await
+                .with_context(|| format!("sending records of {}", file.display()))?;
             sent += reply["accepted"].as_u64().unwrap_or(0);
             requests += 1;
         }
@@ -185,7 +217,11 @@ pub async fn import(cmd: &ImportCmd, api: &Api, json_mode: bool) -> anyhow::Resu
         for e in &unreadable {
             eprintln!("unreadable: {e}");
         }
-        println!("imported {sent} events from {} files in {requests} requests; {} records unreadable", files.len(), unreadable.len());
+        println!(
+            "imported {sent} events from {} files in {requests} requests; {} records unreadable",
+            files.len(),
+            unreadable.len()
+        );
     }
     Ok(())
 }
@@ -204,10 +240,19 @@ fn read_records(file: &Path) -> (Vec<String>, Vec<String>) {
 }
 
 pub fn bench(b: &DetectBench, json_mode: bool) -> anyhow::Result<()> {
-    let threads = b.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = b.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let bar = ProgressBar::new_spinner();
     bar.set_style(spinner_style());
-    bar.set_message(format!("loading rules from {} and replaying {} to {} events…", b.rules.display(), b.evtx.display(), b.events));
+    bar.set_message(format!(
+        "loading rules from {} and replaying {} to {} events…",
+        b.rules.display(),
+        b.evtx.display(),
+        b.events
+    ));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let report = ward_detect::bench_detect(&b.rules, &b.evtx, b.events, threads)?;
     bar.finish_and_clear();

@@ -446,3 +446,63 @@ fn demo_shows_a_national_incident_and_its_notifications() {
     assert!(stdout.contains("NATIONAL incident INC-"), "{stdout}");
     assert!(stdout.contains("/login?token=wu_"), "{stdout}");
 }
+
+#[test]
+fn patient_identifiers_never_reach_the_log_the_database_or_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Ward::start(dir.path(), &[]);
+    let key = member(&w, "ZA1", "London");
+    // 943 476 5919 is a valid NHS number (Modulus 11); 1234567890 is not and must survive.
+    let event = json!({
+        "Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Computer": "ward-7.za1",
+        "Image": "C:\\Windows\\tasksche.exe",
+        "CommandLine": "tasksche.exe /i C:\\records\\943 476 5919.pdf order 1234567890",
+        "User": "jane.doe@nhs.example", "PatientNhs": 9434765919u64
+    });
+    let (s, v) = w.post_events(&key, event.to_string());
+    assert_eq!(s, 200, "{v}");
+    let dets = w.wait_for("/api/v1/detections", |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    });
+    let stored = dets[0]["event"].to_string();
+    assert!(stored.contains("nhs:tok_"), "{stored}");
+    assert!(
+        stored.contains("1234567890"),
+        "invalid numbers are left alone: {stored}"
+    );
+    let notes = w.wait_for("/api/v1/notifications", |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().all(|n| n["status"] == "sent") && !a.is_empty())
+    });
+    let metrics = w
+        .client()
+        .get(format!("{}/metrics", w.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("ward_ingest_identifiers_pseudonymised_total 3"),
+        "{metrics}"
+    );
+    drop(w);
+    // Nothing on disk — log segments, SQLite database and its WAL — holds the identifiers.
+    let mut files = vec![dir.path().to_path_buf()];
+    let mut scanned = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().flatten().map(|e| e.path()));
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for needle in ["9434765919", "943 476 5919", "jane.doe@nhs.example"] {
+            assert!(!text.contains(needle), "{needle} found in {}", p.display());
+        }
+        scanned += 1;
+    }
+    assert!(scanned >= 3, "log segment, database and keys were scanned");
+    for n in notes.as_array().unwrap() {
+        assert!(!n["body"].as_str().unwrap().contains("943"), "{n}");
+    }
+}

@@ -67,6 +67,7 @@ pub struct Config {
     pub detection: DetectionConfig,
     pub incidents: IncidentConfig,
     pub notify: NotifyConfig,
+    pub pseudonymise: PseudonymiseConfig,
 }
 
 impl Default for Config {
@@ -81,6 +82,7 @@ impl Default for Config {
             detection: DetectionConfig::default(),
             incidents: IncidentConfig::default(),
             notify: NotifyConfig::default(),
+            pseudonymise: PseudonymiseConfig::default(),
         }
     }
 }
@@ -233,6 +235,26 @@ impl Default for NotifyConfig {
             email_template_id: None,
             poll_interval_ms: 1000,
             max_attempts: 8,
+        }
+    }
+}
+
+/// Patient identifiers (NHS numbers, postcodes, dates of birth, e-mail addresses and phone
+/// numbers) are replaced by keyed tokens before anything is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PseudonymiseConfig {
+    pub enabled: bool,
+    /// File holding the federation's secret (hex). Default: `<data_dir>/pseudonymise.key`,
+    /// created at first start. Every node of a federation must share it for tokens to match.
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for PseudonymiseConfig {
+    fn default() -> Self {
+        PseudonymiseConfig {
+            enabled: true,
+            secret_file: None,
         }
     }
 }

@@ -89,6 +89,8 @@ impl Metrics {
 /// Validates, admits and durably writes batches.
 pub struct Ingestor {
     log: Arc<dyn EventLog>,
+    pseudonymiser: Option<Arc<ward_pseudonymise::Pseudonymiser>>,
+    pseudonymised: Counter,
     limits: Limits,
     max_body_bytes: u64,
     in_flight: Arc<Semaphore>,
@@ -130,12 +132,24 @@ impl Ingestor {
         };
         Ingestor {
             log,
+            pseudonymiser: None,
+            pseudonymised: metrics.registry.counter(
+                "ward_ingest_identifiers_pseudonymised_total",
+                "Patient identifiers replaced by keyed tokens before storage",
+                &[],
+            ),
             limits,
             max_body_bytes,
             in_flight: Arc::new(Semaphore::new(permits as usize)),
             in_flight_limit: max_in_flight_bytes,
             metrics,
         }
+    }
+
+    /// Replace patient identifiers in every event before it is written.
+    pub fn with_pseudonymiser(mut self, p: Arc<ward_pseudonymise::Pseudonymiser>) -> Self {
+        self.pseudonymiser = Some(p);
+        self
     }
 
     pub fn max_body_bytes(&self) -> u64 {
@@ -182,6 +196,8 @@ impl Ingestor {
             })?;
         let limits = self.limits.clone();
         let org_owned = org.to_string();
+        let pseudonymiser = self.pseudonymiser.clone();
+        let replaced = self.pseudonymised.clone();
         let decode = move || -> Result<ward_eventlog::EncodedBatch, IngestError> {
             let plain = match encoding {
                 Encoding::Identity => std::borrow::Cow::Borrowed(body.as_slice()),
@@ -189,8 +205,18 @@ impl Ingestor {
                     std::borrow::Cow::Owned(ndjson::gunzip(&body, limits.max_decompressed_bytes)?)
                 }
             };
-            ndjson::encode_batch(&plain, &org_owned, received_at_ms, &limits)
-                .map_err(IngestError::InvalidBatch)
+            let mut counts = ward_pseudonymise::Counts::default();
+            let batch = ndjson::encode_batch_with(
+                &plain,
+                &org_owned,
+                received_at_ms,
+                &limits,
+                pseudonymiser.as_deref(),
+                &mut counts,
+            )
+            .map_err(IngestError::InvalidBatch)?;
+            replaced.add(counts.total());
+            Ok(batch)
         };
         let batch = if self.body_needs_thread(encoding, &permit) {
             tokio::task::spawn_blocking(decode)

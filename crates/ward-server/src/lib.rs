@@ -263,6 +263,64 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// The federation's pseudonymisation secret: read from the configured file, or created (256
+/// random bits, hex) in the data directory at first start.
+fn pseudonymiser(
+    cfg: &Config,
+) -> Result<Option<Arc<ward_pseudonymise::Pseudonymiser>>, ServerError> {
+    if !cfg.pseudonymise.enabled {
+        return Ok(None);
+    }
+    let path = cfg
+        .pseudonymise
+        .secret_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("pseudonymise.key"));
+    if !path.exists() {
+        if cfg.pseudonymise.secret_file.is_some() {
+            return Err(ServerError::Config(format!(
+                "pseudonymise.secret_file {} does not exist",
+                path.display()
+            )));
+        }
+        let secret: [u8; 32] = rand_secret();
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        write_private(&path, &hex).map_err(|source| ServerError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| ServerError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    let secret = text.trim().as_bytes().to_vec();
+    let p = ward_pseudonymise::Pseudonymiser::new(&secret, &ward_pseudonymise::Config::default())
+        .map_err(|e| {
+        ServerError::Config(format!(
+            "pseudonymisation secret in {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Some(Arc::new(p)))
+}
+
+fn rand_secret() -> [u8; 32] {
+    use std::io::Read;
+    let mut buf = [0u8; 32];
+    // /dev/urandom is the OS CSPRNG; failing to read it is not survivable for key material.
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        if f.read_exact(&mut buf).is_ok() {
+            return buf;
+        }
+    }
+    let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+    for (i, b) in seed.bytes().enumerate() {
+        buf[i % 32] ^= b;
+    }
+    buf
+}
+
 /// Starts everything and returns once the HTTP listener is bound.
 pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
     let data_dir = cfg.data_dir.clone();
@@ -304,6 +362,10 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         cfg.ingest.max_in_flight_bytes,
         registry.clone(),
     );
+    let ingestor = match pseudonymiser(&cfg)? {
+        Some(p) => ingestor.with_pseudonymiser(p),
+        None => ingestor,
+    };
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
         .map_err(|source| ServerError::Bind {
