@@ -20,6 +20,31 @@ pub enum BenchCmd {
     /// Every Windows SigmaHQ rule, routing on, over the EVTX corpus repeated to a million
     /// events: events/s on one core and on all cores, peak RSS.
     Detect(crate::detect::DetectBench),
+    /// Parsing throughput per format (messages/s, MB/s) and pseudonymisation throughput.
+    Parse {
+        /// MB of input per format.
+        #[arg(long, default_value_t = 50)]
+        mb: usize,
+        /// Formats to measure (default: all), by id, e.g. suricata_eve syslog_5424.
+        formats: Vec<String>,
+    },
+    /// RFC 5424 messages over TCP from concurrent connections into the syslog listener.
+    Syslog {
+        #[arg(long, default_value_t = 2_000_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
+    /// A full 65,535-port TCP connect scan of loopback, side by side with
+    /// `nmap -sT -p- 127.0.0.1`: both times, the ratio, and whether open ports agree.
+    Scan {
+        /// Alternating rounds of ward and nmap; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Measure ward alone.
+        #[arg(long)]
+        no_nmap: bool,
+    },
 }
 
 #[derive(Args)]
@@ -118,6 +143,51 @@ pub async fn run(cmd: &BenchCmd, json_mode: bool) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Ingest(b) => ingest(b, json_mode).await,
         BenchCmd::Detect(b) => tokio::task::block_in_place(|| crate::detect::bench(b, json_mode)),
+        BenchCmd::Parse { mb, formats } => {
+            let mut list = Vec::new();
+            for name in formats {
+                list.push(
+                    ward_formats::Format::from_name(name)
+                        .with_context(|| format!("unknown format {name:?}"))?,
+                );
+            }
+            let bytes = mb.saturating_mul(1_000_000);
+            let (parse, pseudo) = tokio::task::block_in_place(|| {
+                (
+                    ward_formats::bench::bench_parse(&list, bytes),
+                    ward_pseudonymise::bench::bench_pseudonymise(bytes),
+                )
+            });
+            println!("ward bench parse\n{parse}\n{pseudo}");
+            Ok(())
+        }
+        BenchCmd::Syslog {
+            messages,
+            connections,
+        } => {
+            let (messages, connections) = (*messages, *connections);
+            // The benchmark runs its own runtime (listener and senders); give it its own thread.
+            let report =
+                std::thread::spawn(move || ward_syslog::bench::bench_syslog(messages, connections))
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the syslog benchmark panicked"))??;
+            println!("ward bench syslog\n{report}");
+            Ok(())
+        }
+        BenchCmd::Scan { rounds, no_nmap } => {
+            let opts = ward_scan::bench::BenchOptions {
+                rounds: *rounds,
+                nmap: if *no_nmap { None } else { Some("nmap".into()) },
+                ..Default::default()
+            };
+            let report = ward_scan::bench::bench_scan(&opts).await?;
+            if json_mode {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("ward bench scan\n{report}");
+            }
+            Ok(())
+        }
     }
 }
 
