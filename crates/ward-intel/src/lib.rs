@@ -37,6 +37,8 @@
 
 pub mod decay;
 pub mod error;
+pub mod estate;
+pub mod feeds;
 pub mod index;
 pub mod observable;
 pub mod pattern;
