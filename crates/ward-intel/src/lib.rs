@@ -38,12 +38,14 @@
 pub mod decay;
 pub mod error;
 pub mod estate;
+pub mod export;
 pub mod feeds;
 pub mod index;
 pub mod observable;
 pub mod pattern;
 pub mod policy;
 pub mod stix;
+pub mod taxii;
 pub mod tlp;
 pub mod warninglist;
 

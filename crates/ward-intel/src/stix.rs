@@ -568,12 +568,17 @@ pub fn sco_id(type_: &str, contributing: &Value) -> String {
 
 /// The deterministic id of an SDO identified by its content (for an indicator, its
 /// pattern; for a vulnerability, its CVE id), so the same thing from two feeds merges.
+///
+/// STIX 2.1 says SDO ids SHOULD be UUIDv4 (and `stix2-validator --strict` enforces
+/// it), so the name-based SHA-1 digest of UUIDv5 is stamped with the version-4 and
+/// RFC 4122 variant bits: 122 hash bits are as good as 122 random ones, and the id
+/// stays reproducible.
 pub fn content_id(type_: &str, key: &str) -> String {
     let name = format!("{type_}|{key}");
-    format!(
-        "{type_}--{}",
-        Uuid::new_v5(&WARD_SDO_NAMESPACE, name.as_bytes())
-    )
+    let mut b = *Uuid::new_v5(&WARD_SDO_NAMESPACE, name.as_bytes()).as_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    format!("{type_}--{}", Uuid::from_bytes(b))
 }
 
 /// Picks the hash STIX uses as the id-contributing one for a `file` (MD5, then SHA-1,
@@ -621,6 +626,9 @@ mod tests {
         assert_eq!(a, r#"{"a":{"c":"x","d":[1,2]},"b":1}"#);
         assert_eq!(content_id("indicator", "[ipv4-addr:value = '1.2.3.4']"), content_id("indicator", "[ipv4-addr:value = '1.2.3.4']"));
         assert_ne!(content_id("indicator", "a"), content_id("indicator", "b"));
+        let u = Uuid::parse_str(content_id("indicator", "a").trim_start_matches("indicator--")).unwrap();
+        assert_eq!(u.get_version_num(), 4);
+        assert_eq!(u.get_variant(), uuid::Variant::RFC4122);
     }
 
     #[test]
