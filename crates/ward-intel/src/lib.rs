@@ -35,6 +35,7 @@
 //! assert!(ix.check(&Observable::ipv4("198.51.100.1").unwrap(), now).is_none());
 //! ```
 
+pub mod bench;
 pub mod decay;
 pub mod error;
 pub mod estate;

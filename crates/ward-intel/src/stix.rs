@@ -70,8 +70,17 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 timestamp")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Timestamp, E> {
+                Timestamp::parse(s).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -116,6 +125,70 @@ fn default_spec_version() -> String {
     "2.1".to_string()
 }
 
+/// Collects the common properties while a typed object is read key by key (faster than
+/// serde's `flatten`, which buffers every property first).
+#[derive(Default)]
+#[doc(hidden)]
+pub struct CommonBuilder {
+    type_: Option<String>,
+    spec_version: Option<String>,
+    id: Option<String>,
+    created_by_ref: Option<String>,
+    created: Option<Timestamp>,
+    modified: Option<Timestamp>,
+    revoked: Option<bool>,
+    labels: Option<Vec<String>>,
+    confidence: Option<u8>,
+    lang: Option<String>,
+    external_references: Option<Vec<Value>>,
+    object_marking_refs: Option<Vec<String>>,
+    granular_markings: Option<Vec<Value>>,
+    extensions: Option<Map<String, Value>>,
+}
+
+impl CommonBuilder {
+    /// Takes the value for `key` if it is a common property.
+    pub fn take<'de, A: serde::de::MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> std::result::Result<bool, A::Error> {
+        match key {
+            "type" => self.type_ = map.next_value()?,
+            "spec_version" => self.spec_version = map.next_value()?,
+            "id" => self.id = map.next_value()?,
+            "created_by_ref" => self.created_by_ref = map.next_value()?,
+            "created" => self.created = map.next_value()?,
+            "modified" => self.modified = map.next_value()?,
+            "revoked" => self.revoked = map.next_value()?,
+            "labels" => self.labels = map.next_value()?,
+            "confidence" => self.confidence = map.next_value()?,
+            "lang" => self.lang = map.next_value()?,
+            "external_references" => self.external_references = map.next_value()?,
+            "object_marking_refs" => self.object_marking_refs = map.next_value()?,
+            "granular_markings" => self.granular_markings = map.next_value()?,
+            "extensions" => self.extensions = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    pub fn build<E: serde::de::Error>(self) -> std::result::Result<Common, E> {
+        Ok(Common {
+            type_: self.type_.ok_or_else(|| E::missing_field("type"))?,
+            spec_version: self.spec_version.unwrap_or_else(default_spec_version),
+            id: self.id.ok_or_else(|| E::missing_field("id"))?,
+            created_by_ref: self.created_by_ref,
+            created: self.created,
+            modified: self.modified,
+            revoked: self.revoked.unwrap_or(false),
+            labels: self.labels.unwrap_or_default(),
+            confidence: self.confidence,
+            lang: self.lang,
+            external_references: self.external_references.unwrap_or_default(),
+            object_marking_refs: self.object_marking_refs.unwrap_or_default(),
+            granular_markings: self.granular_markings.unwrap_or_default(),
+            extensions: self.extensions,
+        })
+    }
+}
+
 impl Common {
     /// A fresh common block with `created = modified = now`.
     pub fn new(type_: &str, id: String) -> Self {
@@ -147,7 +220,7 @@ impl Common {
 macro_rules! stix_struct {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize)]
         pub struct $name {
             #[serde(flatten)]
             pub common: Common,
@@ -160,6 +233,37 @@ macro_rules! stix_struct {
             /// additions), kept verbatim.
             #[serde(flatten)]
             pub extra: Map<String, Value>,
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("a STIX ", stringify!($name), " object"))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<$name, A::Error> {
+                        let mut common = CommonBuilder::default();
+                        $(let mut $field: $ty = Default::default();)*
+                        let mut extra = Map::new();
+                        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                            if common.take(&key, &mut map)? {
+                                continue;
+                            }
+                            $(
+                                if key == stringify!($field).trim_end_matches('_') {
+                                    $field = map.next_value()?;
+                                    continue;
+                                }
+                            )*
+                            extra.insert(key.into_owned(), map.next_value()?);
+                        }
+                        Ok($name { common: common.build()?, $($field,)* extra })
+                    }
+                }
+                d.deserialize_map(V)
+            }
         }
     };
 }
@@ -382,6 +486,44 @@ impl StixObject {
         Ok(o)
     }
 
+    /// Reads one object straight from JSON text (no intermediate `Value` tree).
+    pub fn from_json_str(s: &str) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Peek<'a> {
+            #[serde(rename = "type", borrow)]
+            type_: Option<std::borrow::Cow<'a, str>>,
+        }
+        let peek: Peek<'_> = serde_json::from_str(s).map_err(|e| IntelError::json("STIX object", e))?;
+        let ty = peek.type_.ok_or_else(|| IntelError::field("STIX object", "type", "missing or not a string"))?;
+        let what = || format!("STIX {ty}");
+        macro_rules! typed {
+            ($v:ident) => {
+                StixObject::$v(serde_json::from_str(s).map_err(|e| IntelError::json(what(), e))?)
+            };
+        }
+        Ok(match ty.as_ref() {
+            "indicator" => typed!(Indicator),
+            "observed-data" => typed!(ObservedData),
+            "malware" => typed!(Malware),
+            "threat-actor" => typed!(ThreatActor),
+            "campaign" => typed!(Campaign),
+            "attack-pattern" => typed!(AttackPattern),
+            "vulnerability" => typed!(Vulnerability),
+            "sighting" => typed!(Sighting),
+            "note" => typed!(Note),
+            "report" => typed!(Report),
+            "relationship" => typed!(Relationship),
+            "marking-definition" => typed!(MarkingDefinition),
+            _ => {
+                let m: Map<String, Value> = serde_json::from_str(s).map_err(|e| IntelError::json(what(), e))?;
+                if m.get("id").and_then(Value::as_str).is_none() {
+                    return Err(IntelError::field(what(), "id", "missing or not a string"));
+                }
+                StixObject::Other(m)
+            }
+        })
+    }
+
     /// The common block, for modelled types.
     pub fn common(&self) -> Option<&Common> {
         Some(match self {
@@ -481,6 +623,36 @@ impl Bundle {
 
     /// Parses a bundle; objects that fail to parse are reported with their index.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(rename = "type", borrow)]
+            type_: std::borrow::Cow<'a, str>,
+            #[serde(default, borrow)]
+            id: Option<std::borrow::Cow<'a, str>>,
+            #[serde(default, borrow)]
+            objects: Vec<&'a serde_json::value::RawValue>,
+        }
+        let raw: Raw<'_> = serde_json::from_slice(bytes).map_err(|e| IntelError::json("STIX bundle", e))?;
+        if raw.type_ != "bundle" {
+            return Err(IntelError::field("STIX bundle", "type", "is not \"bundle\""));
+        }
+        let mut out = Vec::with_capacity(raw.objects.len());
+        for (i, o) in raw.objects.iter().enumerate() {
+            out.push(StixObject::from_json_str(o.get()).map_err(|e| IntelError::Field {
+                what: "STIX bundle".into(),
+                field: format!("objects[{i}]"),
+                message: e.to_string(),
+            })?);
+        }
+        Ok(Bundle {
+            type_: "bundle".into(),
+            id: raw.id.map(|c| c.into_owned()).unwrap_or_else(|| "bundle--00000000-0000-4000-8000-000000000000".into()),
+            objects: out,
+        })
+    }
+
+    /// The slower reference path through `serde_json::Value` (kept for comparison in tests).
+    pub fn parse_via_value(bytes: &[u8]) -> Result<Self> {
         let v: Value =
             serde_json::from_slice(bytes).map_err(|e| IntelError::json("STIX bundle", e))?;
         let Value::Object(mut m) = v else {
@@ -678,6 +850,24 @@ mod tests {
         assert_eq!(o.tlp(), Some(Tlp::Amber));
         assert_eq!(o.to_value()["x_acme_score"], 7);
         assert_eq!(o.to_value()["valid_from"], "2016-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn fast_and_value_paths_agree() {
+        let raw = std::fs::read(shared().join("taxii/medallion_default_data.json")).unwrap();
+        let v: Value = serde_json::from_slice(&raw).unwrap();
+        let objs: Vec<Value> = ["api1", "api2", "trustgroup1"]
+            .iter()
+            .flat_map(|r| v[r]["collections"].as_array().unwrap().iter())
+            .flat_map(|c| c["objects"].as_array().unwrap().iter().cloned())
+            .collect();
+        let b = serde_json::json!({"type": "bundle", "id": "bundle--1", "objects": objs}).to_string();
+        let fast = Bundle::parse(b.as_bytes()).unwrap();
+        let slow = Bundle::parse_via_value(b.as_bytes()).unwrap();
+        assert!(!fast.objects.is_empty());
+        assert_eq!(fast, slow);
+        let e = Bundle::parse(br#"{"type":"bundle","id":"bundle--1","objects":[{"type":"malware","id":"malware--1","name":5}]}"#).unwrap_err();
+        assert!(e.to_string().contains("objects[0]"), "{e}");
     }
 
     #[test]

@@ -73,8 +73,14 @@ impl IndicatorRecord {
     /// A record for a bare value with a deterministic id (so the same value from two
     /// feeds is one indicator).
     pub fn from_value(observable: Observable, source: &str, valid_from: Timestamp) -> Self {
+        let id = content_id("indicator", &observable.to_stix_pattern());
+        Self::with_id(id, observable, source, valid_from)
+    }
+
+    /// A record carrying a producer's indicator id (no id derivation cost).
+    pub fn with_id(id: String, observable: Observable, source: &str, valid_from: Timestamp) -> Self {
         IndicatorRecord {
-            id: content_id("indicator", &observable.to_stix_pattern()),
+            id,
             observable,
             name: None,
             description: None,

@@ -49,8 +49,7 @@ pub fn import_objects(objects: Vec<StixObject>, source: &str, default_tlp: Tlp) 
                     Ok(values) => {
                         let valid_from = i.valid_from.or(i.common.created).unwrap_or_else(Timestamp::now);
                         for v in values {
-                            let mut r = IndicatorRecord::from_value(v, source, valid_from);
-                            r.id = i.common.id.clone();
+                            let mut r = IndicatorRecord::with_id(i.common.id.clone(), v, source, valid_from);
                             r.name = i.name.clone();
                             r.description = i.description.clone();
                             r.tlp = i.common.tlp().unwrap_or(default_tlp);
