@@ -354,8 +354,16 @@ pub struct MemCollection {
     pub info: Collection,
     /// Roles that may POST.
     pub write_roles: Vec<Role>,
-    /// Sorted by (date_added, id, version): the paging key.
-    objects: RwLock<Vec<StoredObject>>,
+    data: RwLock<CollData>,
+}
+
+#[derive(Default)]
+struct CollData {
+    /// Sorted by (date_added, version, id): the paging key.
+    objects: Vec<StoredObject>,
+    /// First and last version per object id, maintained on insert so `match[version]`
+    /// costs nothing per page.
+    versions: HashMap<String, (Timestamp, Timestamp)>,
 }
 
 impl MemCollection {
@@ -371,7 +379,7 @@ impl MemCollection {
                 media_types: vec![STIX_MEDIA_TYPE.into()],
             },
             write_roles,
-            objects: RwLock::new(Vec::new()),
+            data: RwLock::new(CollData::default()),
         }
     }
 }
@@ -448,22 +456,26 @@ impl MemoryBackend {
         let spec_version = object.get("spec_version").and_then(Value::as_str).unwrap_or("2.1").to_string();
         let date_added = self.next_added();
         let version = version_of(&object).unwrap_or(date_added);
+        let mut data = c.data.write().unwrap_or_else(|p| p.into_inner());
+        let e = data.versions.entry(id.clone()).or_insert((version, version));
+        e.0 = e.0.min(version);
+        e.1 = e.1.max(version);
         let so = StoredObject { id, type_, spec_version, version, date_added, access, object: Arc::new(object) };
-        let mut objs = c.objects.write().unwrap_or_else(|p| p.into_inner());
         // date_added only grows, so appending keeps the order.
-        objs.push(so);
+        data.objects.push(so);
         Ok(date_added)
     }
 
     /// The filtered, policy-checked view of a collection, from the page cursor on.
     fn select<'a, T>(
         &self,
-        objs: &'a [StoredObject],
+        data: &'a CollData,
         viewer: &Viewer,
         f: &ObjectFilter,
         extra: impl Fn(&StoredObject) -> bool,
         map: impl Fn(&'a StoredObject) -> T,
     ) -> Result<Page<T>, TaxiiError> {
+        let objs = &data.objects;
         let limit = f.limit.unwrap_or(self.max_page).min(self.max_page);
         let start = match &f.next {
             Some(n) => {
@@ -476,26 +488,16 @@ impl MemoryBackend {
                 None => 0,
             },
         };
-        // Version selection needs the first/last version per id over the whole
-        // collection (visible versions only).
+        // First/last are over all versions of an object, visible or not: a reader who
+        // may not see the latest version sees none rather than a stale one.
         let versions = if f.match_version.is_empty() { vec!["last".to_string()] } else { f.match_version.clone() };
         let want_all = versions.iter().any(|v| v == "all");
-        let mut latest: HashMap<&str, Timestamp> = HashMap::new();
-        let mut earliest: HashMap<&str, Timestamp> = HashMap::new();
-        if !want_all {
-            for o in objs.iter().filter(|o| can_read(viewer, &o.access)) {
-                let l = latest.entry(o.id.as_str()).or_insert(o.version);
-                *l = (*l).max(o.version);
-                let e = earliest.entry(o.id.as_str()).or_insert(o.version);
-                *e = (*e).min(o.version);
-            }
-        }
         let spec_ok = |o: &StoredObject| f.match_spec_version.is_empty() || f.match_spec_version.contains(&o.spec_version);
         let version_ok = |o: &StoredObject| {
             want_all
                 || versions.iter().any(|v| match v.as_str() {
-                    "last" => latest.get(o.id.as_str()) == Some(&o.version),
-                    "first" => earliest.get(o.id.as_str()) == Some(&o.version),
+                    "last" => data.versions.get(&o.id).map(|v| v.1) == Some(o.version),
+                    "first" => data.versions.get(&o.id).map(|v| v.0) == Some(o.version),
                     ts => Timestamp::parse(ts).is_ok_and(|t| t == o.version),
                 })
         };
@@ -560,14 +562,14 @@ impl TaxiiBackend for MemoryBackend {
 
     async fn objects(&self, p: &Viewer, root: &str, collection: &str, f: &ObjectFilter) -> Result<Page<Value>, TaxiiError> {
         let c = self.coll(root, collection)?;
-        let objs = c.objects.read().unwrap_or_else(|e| e.into_inner());
-        self.select(&objs, &self.viewer(p), f, |_| true, |o| (*o.object).clone())
+        let data = c.data.read().unwrap_or_else(|e| e.into_inner());
+        self.select(&data, &self.viewer(p), f, |_| true, |o| (*o.object).clone())
     }
 
     async fn manifest(&self, p: &Viewer, root: &str, collection: &str, f: &ObjectFilter) -> Result<Page<ManifestRecord>, TaxiiError> {
         let c = self.coll(root, collection)?;
-        let objs = c.objects.read().unwrap_or_else(|e| e.into_inner());
-        self.select(&objs, p, f, |_| true, |o| ManifestRecord {
+        let data = c.data.read().unwrap_or_else(|e| e.into_inner());
+        self.select(&data, p, f, |_| true, |o| ManifestRecord {
             id: o.id.clone(),
             date_added: taxii_time(&o.date_added),
             version: o.version.to_stix(),
@@ -577,9 +579,9 @@ impl TaxiiBackend for MemoryBackend {
 
     async fn versions(&self, p: &Viewer, root: &str, collection: &str, object_id: &str, f: &ObjectFilter) -> Result<Page<String>, TaxiiError> {
         let c = self.coll(root, collection)?;
-        let objs = c.objects.read().unwrap_or_else(|e| e.into_inner());
+        let data = c.data.read().unwrap_or_else(|e| e.into_inner());
         let f = ObjectFilter { match_id: vec![object_id.to_string()], match_version: vec!["all".into()], ..f.clone() };
-        self.select(&objs, p, &f, |_| true, |o| o.version.to_stix())
+        self.select(&data, p, &f, |_| true, |o| o.version.to_stix())
     }
 
     async fn add_objects(&self, p: &Viewer, root: &str, collection: &str, objects: Vec<Value>) -> Result<Status, TaxiiError> {
