@@ -3,7 +3,10 @@
 
 fn main() {
     let mut cfg = ward_intel::bench::BenchConfig::default();
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.replace('_', "").parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.replace('_', "").parse().ok())
+        .collect();
     if let Some(&n) = args.first() {
         cfg.index_indicators = n;
     }

@@ -65,14 +65,30 @@ pub struct BenchReport {
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
-        writeln!(f, "intel import STIX 2.1 bundle:   {:>12.0} indicators/s (target >= 100000)", self.import_stix_per_sec)?;
-        writeln!(f, "intel import MISP CSV:          {:>12.0} indicators/s (target >= 100000)", self.import_csv_per_sec)?;
-        writeln!(f, "intel index build:              {:>12} indicators in {:.2} s", self.index_indicators, self.index_build_secs)?;
+        writeln!(
+            f,
+            "intel import STIX 2.1 bundle:   {:>12.0} indicators/s (target >= 100000)",
+            self.import_stix_per_sec
+        )?;
+        writeln!(
+            f,
+            "intel import MISP CSV:          {:>12.0} indicators/s (target >= 100000)",
+            self.import_csv_per_sec
+        )?;
+        writeln!(
+            f,
+            "intel index build:              {:>12} indicators in {:.2} s",
+            self.index_indicators, self.index_build_secs
+        )?;
         match self.index_rss_bytes {
             Some(r) => writeln!(f, "intel index memory (RSS growth): {:>11.0} MiB for {} indicators (target <= 2048 MiB)", mb(r), self.index_indicators)?,
             None => writeln!(f, "intel index memory (RSS growth):  unavailable (no /proc)")?,
         }
-        writeln!(f, "intel index memory (heap est.): {:>12.0} MiB", mb(self.index_heap_bytes))?;
+        writeln!(
+            f,
+            "intel index memory (heap est.): {:>12.0} MiB",
+            mb(self.index_heap_bytes)
+        )?;
         writeln!(
             f,
             "intel observables checked:      {:>12.0} /s wall clock ({} checks, {} hits)",
@@ -128,15 +144,41 @@ pub fn synthetic_observable(i: u64) -> Observable {
         0..=6 => {
             // Multiplication by an odd constant is a bijection on u32: no duplicates.
             if i % 50 == 0 {
-                Observable::Ipv4 { addr: ((i / 50) as u32).wrapping_mul(0x9e37_79b1) << 8, prefix: 24 }
+                Observable::Ipv4 {
+                    addr: ((i / 50) as u32).wrapping_mul(0x9e37_79b1) << 8,
+                    prefix: 24,
+                }
             } else {
-                Observable::Ipv4 { addr: (i as u32).wrapping_mul(0x85eb_ca6b), prefix: 32 }
+                Observable::Ipv4 {
+                    addr: (i as u32).wrapping_mul(0x85eb_ca6b),
+                    prefix: 32,
+                }
             }
         }
-        7 => Observable::Ipv6 { addr: (0x2a00u128 << 112) | ((x as u128) << 32) | i as u128, prefix: 128 },
-        8..=11 => Observable::Domain(format!("h{:x}-{}.example-{}.net", x & 0xffff_ffff, i, i % 97)),
-        12 | 13 => Observable::Url(format!("http://cdn{}.example-{}.com/p/{:x}.php", i % 1000, i, x)),
-        14 => Observable::Md5(Rng(x).next().to_le_bytes().repeat(2).try_into().unwrap_or([0; 16])),
+        7 => Observable::Ipv6 {
+            addr: (0x2a00u128 << 112) | ((x as u128) << 32) | i as u128,
+            prefix: 128,
+        },
+        8..=11 => Observable::Domain(format!(
+            "h{:x}-{}.example-{}.net",
+            x & 0xffff_ffff,
+            i,
+            i % 97
+        )),
+        12 | 13 => Observable::Url(format!(
+            "http://cdn{}.example-{}.com/p/{:x}.php",
+            i % 1000,
+            i,
+            x
+        )),
+        14 => Observable::Md5(
+            Rng(x)
+                .next()
+                .to_le_bytes()
+                .repeat(2)
+                .try_into()
+                .unwrap_or([0; 16]),
+        ),
         15 => {
             let mut b = [0u8; 20];
             b[..8].copy_from_slice(&x.to_le_bytes());
@@ -156,7 +198,9 @@ pub fn synthetic_observable(i: u64) -> Observable {
 
 fn stix_bundle_bytes(n: usize) -> Vec<u8> {
     let mut s = String::with_capacity(n * 420);
-    s.push_str(r#"{"type":"bundle","id":"bundle--0f4c4b4a-2c36-4a7e-8a55-2f0e0d1f5b6a","objects":["#);
+    s.push_str(
+        r#"{"type":"bundle","id":"bundle--0f4c4b4a-2c36-4a7e-8a55-2f0e0d1f5b6a","objects":["#,
+    );
     for i in 0..n {
         if i > 0 {
             s.push(',');
@@ -208,7 +252,10 @@ pub fn bench_intel(cfg: &BenchConfig) -> BenchReport {
     for i in 0..cfg.index_indicators as u64 {
         let mut meta = IndicatorMeta::new(Uuid::from_u64_pair(i, i), 0);
         meta.confidence = 70;
-        ix.insert(IndexEntry { observable: synthetic_observable(i), meta });
+        ix.insert(IndexEntry {
+            observable: synthetic_observable(i),
+            meta,
+        });
     }
     rep.index_build_secs = t.elapsed().as_secs_f64();
     rep.index_indicators = ix.len();
@@ -260,12 +307,16 @@ pub fn bench_intel(cfg: &BenchConfig) -> BenchReport {
     // Import: parse + pattern/value parsing + record building.
     let bundle = stix_bundle_bytes(cfg.import_indicators);
     let t = Instant::now();
-    let n = stix_bundle::import_bundle(&bundle, "bench", Tlp::Green).map(|i| i.indicators.len()).unwrap_or(0);
+    let n = stix_bundle::import_bundle(&bundle, "bench", Tlp::Green)
+        .map(|i| i.indicators.len())
+        .unwrap_or(0);
     rep.import_stix_per_sec = n as f64 / t.elapsed().as_secs_f64();
     drop(bundle);
     let csv = misp_csv_bytes(cfg.import_indicators);
     let t = Instant::now();
-    let n = misp::parse_csv(&csv, "bench", true).map(|r| r.0.len()).unwrap_or(0);
+    let n = misp::parse_csv(&csv, "bench", true)
+        .map(|r| r.0.len())
+        .unwrap_or(0);
     rep.import_csv_per_sec = n as f64 / t.elapsed().as_secs_f64();
     drop(csv);
 
@@ -287,9 +338,27 @@ pub fn bench_taxii_page(objects: usize, pages: usize) -> Option<(f64, f64)> {
     use std::sync::Arc;
 
     let mut b = MemoryBackend::new("bench", 1000);
-    b.add_root("ward", "bench", vec![MemCollection::new("c", "bench", vec![Role::CentralAnalyst])]);
-    b.keys.insert("k".into(), Viewer { role: Role::MemberSystem, org: "RXB".into(), communities: vec!["north".into()], sharing_groups: vec![] });
-    let access = AccessMeta { owner_org: "NCSC".into(), tlp: Tlp::Green, distribution: Distribution::All, community: "national".into(), connected: vec![] };
+    b.add_root(
+        "ward",
+        "bench",
+        vec![MemCollection::new("c", "bench", vec![Role::CentralAnalyst])],
+    );
+    b.keys.insert(
+        "k".into(),
+        Viewer {
+            role: Role::MemberSystem,
+            org: "RXB".into(),
+            communities: vec!["north".into()],
+            sharing_groups: vec![],
+        },
+    );
+    let access = AccessMeta {
+        owner_org: "NCSC".into(),
+        tlp: Tlp::Green,
+        distribution: Distribution::All,
+        community: "national".into(),
+        connected: vec![],
+    };
     for i in 0..objects {
         let o = synthetic_observable(i as u64);
         let v = serde_json::json!({
@@ -302,7 +371,10 @@ pub fn bench_taxii_page(objects: usize, pages: usize) -> Option<(f64, f64)> {
         });
         b.insert("ward", "c", v, access.clone()).ok()?;
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
         let addr = listener.local_addr().ok()?;
@@ -317,7 +389,14 @@ pub fn bench_taxii_page(objects: usize, pages: usize) -> Option<(f64, f64)> {
                 q.push(("next", n.clone()));
             }
             let t = Instant::now();
-            let r = http.get(&url).query(&q).bearer_auth("k").header("Accept", crate::taxii::TAXII_MEDIA_TYPE).send().await.ok()?;
+            let r = http
+                .get(&url)
+                .query(&q)
+                .bearer_auth("k")
+                .header("Accept", crate::taxii::TAXII_MEDIA_TYPE)
+                .send()
+                .await
+                .ok()?;
             let body = r.bytes().await.ok()?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             let env: crate::taxii::Envelope = serde_json::from_slice(&body).ok()?;
@@ -352,7 +431,11 @@ mod tests {
         assert_eq!(r.index_indicators, 20_000);
         assert_eq!(r.lookups, 10_000);
         // Every even probe is a known value; odd ones are fresh (CIDR entries may add a few).
-        assert!(r.lookup_hits >= 5_000 && r.lookup_hits < 5_500, "{}", r.lookup_hits);
+        assert!(
+            r.lookup_hits >= 5_000 && r.lookup_hits < 5_500,
+            "{}",
+            r.lookup_hits
+        );
         assert!(r.to_string().contains("observables checked"));
     }
 }

@@ -30,7 +30,11 @@ impl DecayParams {
         if self.lifetime_days <= 0.0 || age_days >= self.lifetime_days {
             return 0.0;
         }
-        let speed = if self.decay_speed > 0.0 { self.decay_speed } else { 1.0 };
+        let speed = if self.decay_speed > 0.0 {
+            self.decay_speed
+        } else {
+            1.0
+        };
         let s = base * (1.0 - (age_days / self.lifetime_days).powf(1.0 / speed));
         s.clamp(0.0, 100.0)
     }
@@ -41,7 +45,11 @@ impl DecayParams {
         if base <= self.threshold {
             return 0.0;
         }
-        let speed = if self.decay_speed > 0.0 { self.decay_speed } else { 1.0 };
+        let speed = if self.decay_speed > 0.0 {
+            self.decay_speed
+        } else {
+            1.0
+        };
         // Solve base × (1 − (t/τ)^(1/δ)) = threshold for t.
         self.lifetime_days * (1.0 - self.threshold / base).powf(speed)
     }
@@ -60,19 +68,47 @@ pub struct DecayConfig {
 impl Default for DecayConfig {
     fn default() -> Self {
         let mut per_kind = HashMap::new();
-        let ip = DecayParams { lifetime_days: 30.0, decay_speed: 2.0, threshold: 20.0 };
+        let ip = DecayParams {
+            lifetime_days: 30.0,
+            decay_speed: 2.0,
+            threshold: 20.0,
+        };
         per_kind.insert(ObservableKind::Ipv4, ip);
         per_kind.insert(ObservableKind::Ipv6, ip);
-        let dom = DecayParams { lifetime_days: 180.0, decay_speed: 1.5, threshold: 20.0 };
+        let dom = DecayParams {
+            lifetime_days: 180.0,
+            decay_speed: 1.5,
+            threshold: 20.0,
+        };
         per_kind.insert(ObservableKind::Domain, dom);
-        per_kind.insert(ObservableKind::Url, DecayParams { lifetime_days: 90.0, ..dom });
-        per_kind.insert(ObservableKind::Email, DecayParams { lifetime_days: 180.0, ..dom });
-        let hash = DecayParams { lifetime_days: 3650.0, decay_speed: 0.3, threshold: 10.0 };
+        per_kind.insert(
+            ObservableKind::Url,
+            DecayParams {
+                lifetime_days: 90.0,
+                ..dom
+            },
+        );
+        per_kind.insert(
+            ObservableKind::Email,
+            DecayParams {
+                lifetime_days: 180.0,
+                ..dom
+            },
+        );
+        let hash = DecayParams {
+            lifetime_days: 3650.0,
+            decay_speed: 0.3,
+            threshold: 10.0,
+        };
         per_kind.insert(ObservableKind::Md5, hash);
         per_kind.insert(ObservableKind::Sha1, hash);
         per_kind.insert(ObservableKind::Sha256, hash);
         DecayConfig {
-            default: DecayParams { lifetime_days: 90.0, decay_speed: 1.0, threshold: 20.0 },
+            default: DecayParams {
+                lifetime_days: 90.0,
+                decay_speed: 1.0,
+                threshold: 20.0,
+            },
             per_kind,
         }
     }
@@ -91,7 +127,11 @@ mod tests {
 
     #[test]
     fn polynomial_decay_matches_misp_formula() {
-        let p = DecayParams { lifetime_days: 30.0, decay_speed: 2.0, threshold: 20.0 };
+        let p = DecayParams {
+            lifetime_days: 30.0,
+            decay_speed: 2.0,
+            threshold: 20.0,
+        };
         assert_eq!(p.score(80.0, 0.0), 80.0);
         // 80 × (1 − (7.5/30)^(1/2)) = 80 × 0.5 = 40
         assert!((p.score(80.0, 7.5) - 40.0).abs() < 1e-9);
@@ -99,10 +139,17 @@ mod tests {
         let t = p.days_until_expired(80.0);
         assert!((p.score(80.0, t) - 20.0).abs() < 1e-6, "{t}");
         // Linear with speed 1.
-        let lin = DecayParams { lifetime_days: 10.0, decay_speed: 1.0, threshold: 0.0 };
+        let lin = DecayParams {
+            lifetime_days: 10.0,
+            decay_speed: 1.0,
+            threshold: 0.0,
+        };
         assert!((lin.score(100.0, 5.0) - 50.0).abs() < 1e-9);
         let cfg = DecayConfig::default();
-        assert!(cfg.params(ObservableKind::Sha256).lifetime_days > cfg.params(ObservableKind::Ipv4).lifetime_days);
+        assert!(
+            cfg.params(ObservableKind::Sha256).lifetime_days
+                > cfg.params(ObservableKind::Ipv4).lifetime_days
+        );
         let json = serde_json::to_string(&cfg).unwrap();
         let back: DecayConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back, cfg);

@@ -23,13 +23,18 @@ pub struct Producer {
 
 impl Default for Producer {
     fn default() -> Self {
-        Producer { name: "ward national cyber security service".into(), identity_id: None }
+        Producer {
+            name: "ward national cyber security service".into(),
+            identity_id: None,
+        }
     }
 }
 
 impl Producer {
     pub fn id(&self) -> String {
-        self.identity_id.clone().unwrap_or_else(|| content_id("identity", &self.name))
+        self.identity_id
+            .clone()
+            .unwrap_or_else(|| content_id("identity", &self.name))
     }
 
     fn identity(&self) -> Value {
@@ -44,7 +49,11 @@ impl Producer {
 /// Builds a STIX 2.1 bundle: one indicator per indicator id (its values ORed into
 /// one pattern), with the TLP 2.0 marking definitions used and the producer identity,
 /// plus any other objects given.
-pub fn stix_bundle(records: &[IndicatorRecord], others: &[StixObject], producer: &Producer) -> Value {
+pub fn stix_bundle(
+    records: &[IndicatorRecord],
+    others: &[StixObject],
+    producer: &Producer,
+) -> Value {
     let mut by_id: BTreeMap<&str, Vec<&IndicatorRecord>> = BTreeMap::new();
     for r in records {
         by_id.entry(r.id.as_str()).or_default().push(r);
@@ -60,8 +69,16 @@ pub fn stix_bundle(records: &[IndicatorRecord], others: &[StixObject], producer:
         let tlp = rs.iter().map(|r| r.tlp).max().unwrap_or(Tlp::Clear);
         tlps.insert(tlp);
         let created = first.valid_from.to_stix();
-        let modified = rs.iter().filter_map(|r| r.last_seen).max().map(|t| t.max(first.valid_from)).unwrap_or(first.valid_from);
-        let name = first.name.clone().unwrap_or_else(|| first.observable.to_string());
+        let modified = rs
+            .iter()
+            .filter_map(|r| r.last_seen)
+            .max()
+            .map(|t| t.max(first.valid_from))
+            .unwrap_or(first.valid_from);
+        let name = first
+            .name
+            .clone()
+            .unwrap_or_else(|| first.observable.to_string());
         let mut o = json!({
             "type": "indicator", "spec_version": "2.1", "id": id,
             "created": created, "modified": modified.to_stix(),
@@ -82,7 +99,10 @@ pub fn stix_bundle(records: &[IndicatorRecord], others: &[StixObject], producer:
         if let Some(u) = first.valid_until.filter(|u| *u > first.valid_from) {
             o["valid_until"] = json!(u.to_stix());
         }
-        let labels: BTreeSet<&str> = rs.iter().flat_map(|r| r.labels.iter().map(String::as_str)).collect();
+        let labels: BTreeSet<&str> = rs
+            .iter()
+            .flat_map(|r| r.labels.iter().map(String::as_str))
+            .collect();
         if !labels.is_empty() {
             o["labels"] = json!(labels);
         }
@@ -148,7 +168,16 @@ pub fn misp_event(records: &[IndicatorRecord], info: &str, producer: &Producer) 
 pub fn csv(records: &[IndicatorRecord]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     // Writing to a Vec cannot fail; errors would only come from the sink.
-    let _ = w.write_record(["type", "value", "tlp", "confidence", "valid_from", "valid_until", "indicator_id", "name"]);
+    let _ = w.write_record([
+        "type",
+        "value",
+        "tlp",
+        "confidence",
+        "valid_from",
+        "valid_until",
+        "indicator_id",
+        "name",
+    ]);
     for r in records {
         let _ = w.write_record([
             r.observable.kind().as_str(),
@@ -170,7 +199,11 @@ pub fn plain_list(records: &[IndicatorRecord], kind: ObservableKind, now: i64) -
     let set: BTreeSet<String> = records
         .iter()
         .filter(|r| r.observable.kind() == kind)
-        .filter(|r| r.false_positives == 0 && r.valid_from.unix() <= now && r.valid_until.is_none_or(|u| u.unix() > now))
+        .filter(|r| {
+            r.false_positives == 0
+                && r.valid_from.unix() <= now
+                && r.valid_until.is_none_or(|u| u.unix() > now)
+        })
         .map(|r| r.observable.value())
         .collect();
     let mut s = String::new();
@@ -192,12 +225,22 @@ mod tests {
         let mut a = IndicatorRecord::from_value(Observable::ipv4("203.0.113.5").unwrap(), "s", t);
         a.name = Some("C2, \"quoted\"".into());
         let b = IndicatorRecord::from_value(Observable::ipv4("198.51.100.0/24").unwrap(), "s", t);
-        let mut c = IndicatorRecord::from_value(Observable::domain("evil.example").unwrap(), "s", t);
+        let mut c =
+            IndicatorRecord::from_value(Observable::domain("evil.example").unwrap(), "s", t);
         c.valid_until = Some(Timestamp::parse("2026-01-02T00:00:00Z").unwrap());
         let recs = vec![a.clone(), b, c, a];
-        assert_eq!(plain_list(&recs, ObservableKind::Ipv4, t.unix() + 10), "198.51.100.0/24\n203.0.113.5\n");
-        assert_eq!(plain_list(&recs, ObservableKind::Domain, t.unix() + 10), "evil.example\n");
-        assert_eq!(plain_list(&recs, ObservableKind::Domain, t.unix() + 2 * 86_400), "");
+        assert_eq!(
+            plain_list(&recs, ObservableKind::Ipv4, t.unix() + 10),
+            "198.51.100.0/24\n203.0.113.5\n"
+        );
+        assert_eq!(
+            plain_list(&recs, ObservableKind::Domain, t.unix() + 10),
+            "evil.example\n"
+        );
+        assert_eq!(
+            plain_list(&recs, ObservableKind::Domain, t.unix() + 2 * 86_400),
+            ""
+        );
         let out = csv(&recs);
         let mut r = ::csv::Reader::from_reader(out.as_bytes());
         let rows: Vec<::csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();

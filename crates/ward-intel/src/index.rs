@@ -135,7 +135,10 @@ impl StrTable {
     }
 
     fn bytes(&self) -> usize {
-        self.arena.capacity() + self.spans.capacity() * 8 + self.vals.capacity() * 4 + self.table.capacity() * 5
+        self.arena.capacity()
+            + self.spans.capacity() * 8
+            + self.vals.capacity() * 4
+            + self.table.capacity() * 5
     }
 }
 
@@ -194,7 +197,11 @@ impl IndicatorIndex {
     pub fn heap_bytes(&self) -> usize {
         self.metas.capacity() * std::mem::size_of::<IndicatorMeta>()
             + self.v4.iter().map(|(_, m)| m.capacity() * 9).sum::<usize>()
-            + self.v6.iter().map(|(_, m)| m.capacity() * 21).sum::<usize>()
+            + self
+                .v6
+                .iter()
+                .map(|(_, m)| m.capacity() * 21)
+                .sum::<usize>()
             + self.md5.capacity() * 21
             + self.sha1.capacity() * 25
             + self.sha256.capacity() * 37
@@ -213,7 +220,7 @@ impl IndicatorIndex {
                     Some(i) => i,
                     None => {
                         self.v4.push((*prefix, HashMap::new()));
-                        self.v4.sort_by(|a, b| b.0.cmp(&a.0));
+                        self.v4.sort_by_key(|e| std::cmp::Reverse(e.0));
                         self.v4.iter().position(|(p, _)| p == prefix).unwrap_or(0)
                     }
                 };
@@ -224,7 +231,7 @@ impl IndicatorIndex {
                     Some(i) => i,
                     None => {
                         self.v6.push((*prefix, HashMap::new()));
-                        self.v6.sort_by(|a, b| b.0.cmp(&a.0));
+                        self.v6.sort_by_key(|e| std::cmp::Reverse(e.0));
                         self.v6.iter().position(|(p, _)| p == prefix).unwrap_or(0)
                     }
                 };
@@ -273,7 +280,13 @@ impl IndicatorIndex {
                     }
                     let net = mask_v4(*addr, *p);
                     if let Some(m) = map.get(&net).and_then(|&i| self.meta_valid(i, now)) {
-                        return Some(Hit { matched: Observable::Ipv4 { addr: net, prefix: *p }, meta: m });
+                        return Some(Hit {
+                            matched: Observable::Ipv4 {
+                                addr: net,
+                                prefix: *p,
+                            },
+                            meta: m,
+                        });
                     }
                 }
                 None
@@ -285,7 +298,13 @@ impl IndicatorIndex {
                     }
                     let net = mask_v6(*addr, *p);
                     if let Some(m) = map.get(&net).and_then(|&i| self.meta_valid(i, now)) {
-                        return Some(Hit { matched: Observable::Ipv6 { addr: net, prefix: *p }, meta: m });
+                        return Some(Hit {
+                            matched: Observable::Ipv6 {
+                                addr: net,
+                                prefix: *p,
+                            },
+                            meta: m,
+                        });
                     }
                 }
                 None
@@ -300,9 +319,16 @@ impl IndicatorIndex {
                 let mut labels = d.bytes().filter(|&c| c == b'.').count() + 1;
                 let has_depth = |n: usize| self.domain_depths & (1u64 << n.min(63)) != 0;
                 if has_depth(labels) {
-                    if let Some(m) = self.domains.find(d.as_bytes()).and_then(|i| self.meta_valid(i, now)) {
+                    if let Some(m) = self
+                        .domains
+                        .find(d.as_bytes())
+                        .and_then(|i| self.meta_valid(i, now))
+                    {
                         if m.rule != DomainRule::SubdomainsOnly {
-                            return Some(Hit { matched: o.clone(), meta: m });
+                            return Some(Hit {
+                                matched: o.clone(),
+                                meta: m,
+                            });
                         }
                     }
                 }
@@ -311,11 +337,16 @@ impl IndicatorIndex {
                 while let Some((_, parent)) = rest.split_once('.') {
                     labels -= 1;
                     if has_depth(labels) {
-                        if let Some(m) =
-                            self.domains.find(parent.as_bytes()).and_then(|i| self.meta_valid(i, now))
+                        if let Some(m) = self
+                            .domains
+                            .find(parent.as_bytes())
+                            .and_then(|i| self.meta_valid(i, now))
                         {
                             if m.rule != DomainRule::Exact {
-                                return Some(Hit { matched: Observable::Domain(parent.to_string()), meta: m });
+                                return Some(Hit {
+                                    matched: Observable::Domain(parent.to_string()),
+                                    meta: m,
+                                });
                             }
                         }
                     }
@@ -327,7 +358,10 @@ impl IndicatorIndex {
     }
 
     fn fixed(&self, i: Option<&u32>, o: &Observable, now: i64) -> Option<Hit> {
-        i.and_then(|&i| self.meta_valid(i, now)).map(|m| Hit { matched: o.clone(), meta: m })
+        i.and_then(|&i| self.meta_valid(i, now)).map(|m| Hit {
+            matched: o.clone(),
+            meta: m,
+        })
     }
 
     /// Every indexed value with its meta (for compaction and exports).
@@ -335,30 +369,70 @@ impl IndicatorIndex {
         let mut out = Vec::with_capacity(self.len());
         let meta = |i: u32| self.metas[i as usize];
         for (p, map) in &self.v4 {
-            out.extend(map.iter().map(|(a, &i)| IndexEntry { observable: Observable::Ipv4 { addr: *a, prefix: *p }, meta: meta(i) }));
+            out.extend(map.iter().map(|(a, &i)| IndexEntry {
+                observable: Observable::Ipv4 {
+                    addr: *a,
+                    prefix: *p,
+                },
+                meta: meta(i),
+            }));
         }
         for (p, map) in &self.v6 {
-            out.extend(map.iter().map(|(a, &i)| IndexEntry { observable: Observable::Ipv6 { addr: *a, prefix: *p }, meta: meta(i) }));
+            out.extend(map.iter().map(|(a, &i)| IndexEntry {
+                observable: Observable::Ipv6 {
+                    addr: *a,
+                    prefix: *p,
+                },
+                meta: meta(i),
+            }));
         }
-        out.extend(self.md5.iter().map(|(h, &i)| IndexEntry { observable: Observable::Md5(*h), meta: meta(i) }));
-        out.extend(self.sha1.iter().map(|(h, &i)| IndexEntry { observable: Observable::Sha1(*h), meta: meta(i) }));
-        out.extend(self.sha256.iter().map(|(h, &i)| IndexEntry { observable: Observable::Sha256(*h), meta: meta(i) }));
+        out.extend(self.md5.iter().map(|(h, &i)| IndexEntry {
+            observable: Observable::Md5(*h),
+            meta: meta(i),
+        }));
+        out.extend(self.sha1.iter().map(|(h, &i)| IndexEntry {
+            observable: Observable::Sha1(*h),
+            meta: meta(i),
+        }));
+        out.extend(self.sha256.iter().map(|(h, &i)| IndexEntry {
+            observable: Observable::Sha256(*h),
+            meta: meta(i),
+        }));
         let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         for (k, i) in self.domains.iter() {
             let m = meta(i);
-            let v = if m.rule == DomainRule::SubdomainsOnly { format!("*.{}", s(k)) } else { s(k) };
-            out.push(IndexEntry { observable: Observable::Domain(v), meta: m });
+            let v = if m.rule == DomainRule::SubdomainsOnly {
+                format!("*.{}", s(k))
+            } else {
+                s(k)
+            };
+            out.push(IndexEntry {
+                observable: Observable::Domain(v),
+                meta: m,
+            });
         }
-        out.extend(self.urls.iter().map(|(k, i)| IndexEntry { observable: Observable::Url(s(k)), meta: meta(i) }));
-        out.extend(self.emails.iter().map(|(k, i)| IndexEntry { observable: Observable::Email(s(k)), meta: meta(i) }));
+        out.extend(self.urls.iter().map(|(k, i)| IndexEntry {
+            observable: Observable::Url(s(k)),
+            meta: meta(i),
+        }));
+        out.extend(self.emails.iter().map(|(k, i)| IndexEntry {
+            observable: Observable::Email(s(k)),
+            meta: meta(i),
+        }));
         out
     }
 
     /// Counts of values per kind.
     pub fn counts(&self) -> Vec<(ObservableKind, usize)> {
         vec![
-            (ObservableKind::Ipv4, self.v4.iter().map(|(_, m)| m.len()).sum()),
-            (ObservableKind::Ipv6, self.v6.iter().map(|(_, m)| m.len()).sum()),
+            (
+                ObservableKind::Ipv4,
+                self.v4.iter().map(|(_, m)| m.len()).sum(),
+            ),
+            (
+                ObservableKind::Ipv6,
+                self.v6.iter().map(|(_, m)| m.len()).sum(),
+            ),
             (ObservableKind::Domain, self.domains.spans.len()),
             (ObservableKind::Url, self.urls.spans.len()),
             (ObservableKind::Md5, self.md5.len()),
@@ -437,7 +511,9 @@ impl LiveIndex {
         let mut removed = cur.removed.clone();
         for e in entries {
             if let Some(l) = lists.and_then(|l| l.check(&e.observable)) {
-                report.suppressed.push((e.observable.value(), l.to_string()));
+                report
+                    .suppressed
+                    .push((e.observable.value(), l.to_string()));
                 continue;
             }
             removed.remove(&e.meta.indicator);
@@ -445,7 +521,12 @@ impl LiveIndex {
             report.added += 1;
         }
         let delta = IndicatorIndex::build(delta_entries.iter().cloned());
-        self.state.store(Arc::new(Generation { base: cur.base.clone(), delta_entries, delta, removed }));
+        self.state.store(Arc::new(Generation {
+            base: cur.base.clone(),
+            delta_entries,
+            delta,
+            removed,
+        }));
         report
     }
 
@@ -454,12 +535,21 @@ impl LiveIndex {
         let _w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let cur = self.state.load_full();
         let set: HashSet<Uuid> = ids.iter().copied().collect();
-        let delta_entries: Vec<IndexEntry> =
-            cur.delta_entries.iter().filter(|e| !set.contains(&e.meta.indicator)).cloned().collect();
+        let delta_entries: Vec<IndexEntry> = cur
+            .delta_entries
+            .iter()
+            .filter(|e| !set.contains(&e.meta.indicator))
+            .cloned()
+            .collect();
         let delta = IndicatorIndex::build(delta_entries.iter().cloned());
         let mut removed = cur.removed.clone();
         removed.extend(set);
-        self.state.store(Arc::new(Generation { base: cur.base.clone(), delta_entries, delta, removed }));
+        self.state.store(Arc::new(Generation {
+            base: cur.base.clone(),
+            delta_entries,
+            delta,
+            removed,
+        }));
     }
 
     /// Is the delta big enough that [`LiveIndex::compact`] should run?
@@ -510,7 +600,10 @@ mod tests {
     use super::*;
 
     fn e(o: &str, kind: ObservableKind, n: u128) -> IndexEntry {
-        IndexEntry { observable: Observable::parse(kind, o).unwrap(), meta: IndicatorMeta::new(Uuid::from_u128(n), 0) }
+        IndexEntry {
+            observable: Observable::parse(kind, o).unwrap(),
+            meta: IndicatorMeta::new(Uuid::from_u128(n), 0),
+        }
     }
 
     #[test]
@@ -524,14 +617,21 @@ mod tests {
             e("http://evil.example/payload.exe", Url, 5),
             e("db349b97c37d22f5ea1d1841e3c89eb4", Md5, 6),
             e("5ff465afaabcbf0150d1a3ab2c2e74f3a4426467", Sha1, 7),
-            e("24d004a104d4d54034dbcffc2a4b19a11f39008a575aa614ea04703480b1022c", Sha256, 8),
+            e(
+                "24d004a104d4d54034dbcffc2a4b19a11f39008a575aa614ea04703480b1022c",
+                Sha256,
+                8,
+            ),
             e("ceo@phish.example", Email, 9),
         ]);
         let mut exact = e("only.example", Domain, 10);
         exact.meta.rule = DomainRule::Exact;
         ix.insert(exact);
         ix.insert(e("*.subs.example", Domain, 11));
-        let hit = |s: &str| ix.check(&Observable::guess(s).unwrap(), 100).map(|h| h.meta.indicator.as_u128());
+        let hit = |s: &str| {
+            ix.check(&Observable::guess(s).unwrap(), 100)
+                .map(|h| h.meta.indicator.as_u128())
+        };
         assert_eq!(hit("10.1.2.3"), Some(2), "longest prefix wins");
         assert_eq!(hit("10.200.0.1"), Some(1));
         assert_eq!(hit("11.0.0.1"), None);
@@ -548,13 +648,24 @@ mod tests {
         assert_eq!(hit("http://evil.example/other"), None);
         assert_eq!(hit("DB349B97C37D22F5EA1D1841E3C89EB4"), Some(6));
         assert_eq!(hit("5ff465afaabcbf0150d1a3ab2c2e74f3a4426467"), Some(7));
-        assert_eq!(hit("24d004a104d4d54034dbcffc2a4b19a11f39008a575aa614ea04703480b1022c"), Some(8));
+        assert_eq!(
+            hit("24d004a104d4d54034dbcffc2a4b19a11f39008a575aa614ea04703480b1022c"),
+            Some(8)
+        );
         assert_eq!(hit("CEO@phish.example"), Some(9));
         assert_eq!(hit("cfo@phish.example"), None);
         // Entries round-trip through compaction.
         let again = IndicatorIndex::build(ix.entries());
         assert_eq!(again.len(), ix.len());
-        assert_eq!(again.check(&Observable::guess("x.subs.example").unwrap(), 100).unwrap().meta.indicator.as_u128(), 11);
+        assert_eq!(
+            again
+                .check(&Observable::guess("x.subs.example").unwrap(), 100)
+                .unwrap()
+                .meta
+                .indicator
+                .as_u128(),
+            11
+        );
     }
 
     #[test]
@@ -571,7 +682,11 @@ mod tests {
 
     #[test]
     fn live_add_revoke_compact() {
-        let live = LiveIndex::new(IndicatorIndex::build([e("198.51.100.0/24", ObservableKind::Ipv4, 1)]));
+        let live = LiveIndex::new(IndicatorIndex::build([e(
+            "198.51.100.0/24",
+            ObservableKind::Ipv4,
+            1,
+        )]));
         let o = Observable::guess("203.0.113.9").unwrap();
         assert!(live.check(&o, 10).is_none());
         let r = live.upsert(vec![e("203.0.113.9", ObservableKind::Ipv4, 2)], None);

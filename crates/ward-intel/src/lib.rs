@@ -16,6 +16,7 @@
 //!   NVD CVE API 2.0 (+ paging client), OSV and CSAF 2.0; [`feeds::ConnectorState`].
 //! - [`estate`]: CPE 2.3 and purl matching of vulnerabilities against members' assets.
 //! - [`taxii`]: TAXII 2.1 client and server; [`export`]: STIX, MISP JSON, CSV, plain lists.
+//! - [`retro::retro_hunt`]: search past events for newly published indicators.
 //! - [`bench::bench_intel`]: the figures `ward bench intel` prints.
 //!
 //! ```
@@ -45,6 +46,7 @@ pub mod index;
 pub mod observable;
 pub mod pattern;
 pub mod policy;
+pub mod retro;
 pub mod stix;
 pub mod taxii;
 pub mod tlp;

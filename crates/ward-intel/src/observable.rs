@@ -65,8 +65,14 @@ impl ObservableKind {
 /// single address) so indicators can be CIDR ranges.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Observable {
-    Ipv4 { addr: u32, prefix: u8 },
-    Ipv6 { addr: u128, prefix: u8 },
+    Ipv4 {
+        addr: u32,
+        prefix: u8,
+    },
+    Ipv6 {
+        addr: u128,
+        prefix: u8,
+    },
     /// Lower case, no trailing dot.
     Domain(String),
     /// Scheme and host lower-cased, fragment dropped, empty path written as `/`.
@@ -89,7 +95,11 @@ fn bad(kind: &'static str, value: &str, message: impl Into<String>) -> IntelErro
 fn hex<const N: usize>(kind: &'static str, s: &str) -> Result<[u8; N]> {
     let s = s.trim();
     if s.len() != N * 2 {
-        return Err(bad(kind, s, format!("expected {} hex digits, got {}", N * 2, s.len())));
+        return Err(bad(
+            kind,
+            s,
+            format!("expected {} hex digits, got {}", N * 2, s.len()),
+        ));
     }
     let mut out = [0u8; N];
     let b = s.as_bytes();
@@ -98,7 +108,13 @@ fn hex<const N: usize>(kind: &'static str, s: &str) -> Result<[u8; N]> {
         let lo = (b[2 * i + 1] as char).to_digit(16);
         match (hi, lo) {
             (Some(h), Some(l)) => out[i] = (h * 16 + l) as u8,
-            _ => return Err(bad(kind, s, format!("non-hex character near offset {}", 2 * i))),
+            _ => {
+                return Err(bad(
+                    kind,
+                    s,
+                    format!("non-hex character near offset {}", 2 * i),
+                ))
+            }
         }
     }
     Ok(out)
@@ -150,7 +166,9 @@ impl Observable {
         let s = s.trim();
         let (a, p) = match s.split_once('/') {
             Some((a, p)) => {
-                let p: u8 = p.parse().map_err(|_| bad("ipv4", s, "prefix is not a number"))?;
+                let p: u8 = p
+                    .parse()
+                    .map_err(|_| bad("ipv4", s, "prefix is not a number"))?;
                 if p > 32 {
                     return Err(bad("ipv4", s, "prefix longer than 32"));
                 }
@@ -158,8 +176,13 @@ impl Observable {
             }
             None => (s, 32),
         };
-        let ip: Ipv4Addr = a.parse().map_err(|_| bad("ipv4", s, "not an IPv4 address"))?;
-        Ok(Observable::Ipv4 { addr: mask4(u32::from(ip), p), prefix: p })
+        let ip: Ipv4Addr = a
+            .parse()
+            .map_err(|_| bad("ipv4", s, "not an IPv4 address"))?;
+        Ok(Observable::Ipv4 {
+            addr: mask4(u32::from(ip), p),
+            prefix: p,
+        })
     }
 
     /// An IPv6 address or CIDR network.
@@ -167,7 +190,9 @@ impl Observable {
         let s = s.trim();
         let (a, p) = match s.split_once('/') {
             Some((a, p)) => {
-                let p: u8 = p.parse().map_err(|_| bad("ipv6", s, "prefix is not a number"))?;
+                let p: u8 = p
+                    .parse()
+                    .map_err(|_| bad("ipv6", s, "prefix is not a number"))?;
                 if p > 128 {
                     return Err(bad("ipv6", s, "prefix longer than 128"));
                 }
@@ -175,14 +200,22 @@ impl Observable {
             }
             None => (s, 128),
         };
-        let ip: Ipv6Addr = a.parse().map_err(|_| bad("ipv6", s, "not an IPv6 address"))?;
+        let ip: Ipv6Addr = a
+            .parse()
+            .map_err(|_| bad("ipv6", s, "not an IPv6 address"))?;
         // An IPv4-mapped address is the IPv4 address: match it against IPv4 indicators.
         if let Some(v4) = ip.to_ipv4_mapped() {
             if p >= 96 {
-                return Ok(Observable::Ipv4 { addr: mask4(u32::from(v4), p - 96), prefix: p - 96 });
+                return Ok(Observable::Ipv4 {
+                    addr: mask4(u32::from(v4), p - 96),
+                    prefix: p - 96,
+                });
             }
         }
-        Ok(Observable::Ipv6 { addr: mask6(u128::from(ip), p), prefix: p })
+        Ok(Observable::Ipv6 {
+            addr: mask6(u128::from(ip), p),
+            prefix: p,
+        })
     }
 
     /// An IP (v4 or v6), with optional prefix.
@@ -208,7 +241,11 @@ impl Observable {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'*')
             {
-                return Err(bad("domain", s, "characters outside [a-z0-9-_] (use punycode)"));
+                return Err(bad(
+                    "domain",
+                    s,
+                    "characters outside [a-z0-9-_] (use punycode)",
+                ));
             }
         }
         Ok(Observable::Domain(d))
@@ -220,7 +257,11 @@ impl Observable {
         let Some((scheme, rest)) = t.split_once("://") else {
             return Err(bad("url", s, "no scheme://"));
         };
-        if scheme.is_empty() || !scheme.bytes().all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c)) {
+        if scheme.is_empty()
+            || !scheme
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+        {
             return Err(bad("url", s, "bad scheme"));
         }
         let rest = rest.split('#').next().unwrap_or("");
@@ -237,7 +278,10 @@ impl Observable {
         } else {
             path.to_string()
         };
-        Ok(Observable::Url(format!("{}://{host}{path}", scheme.to_ascii_lowercase())))
+        Ok(Observable::Url(format!(
+            "{}://{host}{path}",
+            scheme.to_ascii_lowercase()
+        )))
     }
 
     /// An e-mail address.
@@ -306,11 +350,19 @@ impl Observable {
         match self {
             Observable::Ipv4 { addr, prefix } => {
                 let ip = Ipv4Addr::from(*addr);
-                if *prefix == 32 { ip.to_string() } else { format!("{ip}/{prefix}") }
+                if *prefix == 32 {
+                    ip.to_string()
+                } else {
+                    format!("{ip}/{prefix}")
+                }
             }
             Observable::Ipv6 { addr, prefix } => {
                 let ip = Ipv6Addr::from(*addr);
-                if *prefix == 128 { ip.to_string() } else { format!("{ip}/{prefix}") }
+                if *prefix == 128 {
+                    ip.to_string()
+                } else {
+                    format!("{ip}/{prefix}")
+                }
             }
             Observable::Domain(s) | Observable::Url(s) | Observable::Email(s) => s.clone(),
             Observable::Md5(h) => to_hex(h),
@@ -397,18 +449,44 @@ mod tests {
 
     #[test]
     fn normalisation() {
-        assert_eq!(Observable::ipv4("10.1.2.3/8").unwrap().value(), "10.0.0.0/8");
-        assert_eq!(Observable::ip("::ffff:192.0.2.1").unwrap(), Observable::ipv4("192.0.2.1").unwrap());
-        assert_eq!(Observable::domain("WWW.Example.COM.").unwrap().value(), "www.example.com");
-        assert_eq!(Observable::url("HTTP://Evil.Example/a/B?x=1#frag").unwrap().value(), "http://evil.example/a/B?x=1");
-        assert_eq!(Observable::url("https://evil.example").unwrap().value(), "https://evil.example/");
+        assert_eq!(
+            Observable::ipv4("10.1.2.3/8").unwrap().value(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            Observable::ip("::ffff:192.0.2.1").unwrap(),
+            Observable::ipv4("192.0.2.1").unwrap()
+        );
+        assert_eq!(
+            Observable::domain("WWW.Example.COM.").unwrap().value(),
+            "www.example.com"
+        );
+        assert_eq!(
+            Observable::url("HTTP://Evil.Example/a/B?x=1#frag")
+                .unwrap()
+                .value(),
+            "http://evil.example/a/B?x=1"
+        );
+        assert_eq!(
+            Observable::url("https://evil.example").unwrap().value(),
+            "https://evil.example/"
+        );
         assert!(Observable::domain("bad domain.com").is_err());
         assert!(Observable::ipv4("10.0.0.0/33").is_err());
         let h = "DB349B97C37D22F5EA1D1841E3C89EB4";
         assert_eq!(Observable::hash(h).unwrap().value(), h.to_ascii_lowercase());
-        assert_eq!(Observable::guess("user@Example.org").unwrap().kind(), ObservableKind::Email);
-        assert_eq!(Observable::guess("2001:db8::1").unwrap().kind(), ObservableKind::Ipv6);
-        assert_eq!(Observable::guess("example.org").unwrap().kind(), ObservableKind::Domain);
+        assert_eq!(
+            Observable::guess("user@Example.org").unwrap().kind(),
+            ObservableKind::Email
+        );
+        assert_eq!(
+            Observable::guess("2001:db8::1").unwrap().kind(),
+            ObservableKind::Ipv6
+        );
+        assert_eq!(
+            Observable::guess("example.org").unwrap().kind(),
+            ObservableKind::Domain
+        );
         assert!(Observable::guess("hello").is_none());
         let net = Observable::ipv4("192.168.0.0/16").unwrap();
         assert!(net.covers(&Observable::ipv4("192.168.4.5").unwrap()));

@@ -12,7 +12,11 @@ use crate::observable::{Observable, ObservableKind};
 /// Parses a STIX pattern of the supported subset into the observables any of which
 /// makes it match.
 pub fn parse_pattern(pattern: &str) -> Result<Vec<Observable>> {
-    let mut p = Parser { s: pattern.as_bytes(), src: pattern, pos: 0 };
+    let mut p = Parser {
+        s: pattern.as_bytes(),
+        src: pattern,
+        pos: 0,
+    };
     let mut out = Vec::new();
     p.ws();
     loop {
@@ -37,7 +41,9 @@ pub fn parse_pattern(pattern: &str) -> Result<Vec<Observable>> {
             p.ws();
             continue;
         }
-        return Err(p.err("only OR may join observations (AND, FOLLOWEDBY and qualifiers are unsupported)"));
+        return Err(p.err(
+            "only OR may join observations (AND, FOLLOWEDBY and qualifiers are unsupported)",
+        ));
     }
     if out.is_empty() {
         return Err(p.err("pattern names no value"));
@@ -53,7 +59,10 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, m: impl Into<String>) -> IntelError {
-        IntelError::Pattern { offset: self.pos, message: m.into() }
+        IntelError::Pattern {
+            offset: self.pos,
+            message: m.into(),
+        }
     }
 
     fn ws(&mut self) {
@@ -193,7 +202,10 @@ impl Parser<'_> {
 }
 
 fn value(kind: ObservableKind, v: &str, at: usize) -> Result<Observable> {
-    Observable::parse(kind, v).map_err(|e| IntelError::Pattern { offset: at, message: e.to_string() })
+    Observable::parse(kind, v).map_err(|e| IntelError::Pattern {
+        offset: at,
+        message: e.to_string(),
+    })
 }
 
 fn path_kind(path: &str) -> Option<ObservableKind> {
@@ -209,9 +221,10 @@ fn path_kind(path: &str) -> Option<ObservableKind> {
         "file:hashes.'SHA-1'" | "file:hashes.SHA1" | "file:hashes.'SHA1'" | "file:hashes.sha1" => {
             ObservableKind::Sha1
         }
-        "file:hashes.'SHA-256'" | "file:hashes.SHA256" | "file:hashes.'SHA256'" | "file:hashes.sha256" => {
-            ObservableKind::Sha256
-        }
+        "file:hashes.'SHA-256'"
+        | "file:hashes.SHA256"
+        | "file:hashes.'SHA256'"
+        | "file:hashes.sha256" => ObservableKind::Sha256,
         _ => return None,
     })
 }
@@ -222,26 +235,40 @@ mod tests {
 
     #[test]
     fn supported_subset() {
-        let v = parse_pattern("[ipv4-addr:value = '198.51.100.1'] OR [domain-name:value = 'Evil.Example']").unwrap();
-        assert_eq!(v, vec![Observable::ipv4("198.51.100.1").unwrap(), Observable::domain("evil.example").unwrap()]);
+        let v = parse_pattern(
+            "[ipv4-addr:value = '198.51.100.1'] OR [domain-name:value = 'Evil.Example']",
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            vec![
+                Observable::ipv4("198.51.100.1").unwrap(),
+                Observable::domain("evil.example").unwrap()
+            ]
+        );
         let v = parse_pattern("[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f' OR file:hashes.MD5 = 'db349b97c37d22f5ea1d1841e3c89eb4']").unwrap();
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].kind(), ObservableKind::Sha256);
         let v = parse_pattern("[ipv4-addr:value ISSUBSET '10.0.0.0/8']").unwrap();
         assert_eq!(v[0].value(), "10.0.0.0/8");
-        let v = parse_pattern("[url:value IN ('http://a.example/x', 'http://b.example/it\\'s')]").unwrap();
+        let v = parse_pattern("[url:value IN ('http://a.example/x', 'http://b.example/it\\'s')]")
+            .unwrap();
         assert_eq!(v[1].value(), "http://b.example/it's");
         let v = parse_pattern("[email-message:from_ref.value = 'ceo@phish.example']").unwrap();
         assert_eq!(v[0], Observable::Email("ceo@phish.example".into()));
         // Round trip of what ward writes.
         for o in &v {
-            assert_eq!(parse_pattern(&o.to_stix_pattern()).unwrap(), vec![o.clone()]);
+            assert_eq!(
+                parse_pattern(&o.to_stix_pattern()).unwrap(),
+                vec![o.clone()]
+            );
         }
     }
 
     #[test]
     fn unsupported_is_rejected_with_offset() {
-        let e = parse_pattern("[ipv4-addr:value = '1.2.3.4' AND ipv4-addr:value = '1.2.3.5']").unwrap_err();
+        let e = parse_pattern("[ipv4-addr:value = '1.2.3.4' AND ipv4-addr:value = '1.2.3.5']")
+            .unwrap_err();
         assert!(matches!(e, IntelError::Pattern { offset: 29, .. }), "{e}");
         assert!(parse_pattern("[file:name = 'x.exe']").is_err());
         assert!(parse_pattern("[ipv4-addr:value = '1.2.3.4'] WITHIN 5 SECONDS").is_err());
@@ -253,7 +280,10 @@ mod tests {
     #[test]
     fn medallion_seed_indicator_patterns() {
         // The seed's indicators (a SHA-256 and two URLs) are all in the subset.
-        let raw = std::fs::read(crate::test_support::shared_data().join("taxii/medallion_default_data.json")).unwrap();
+        let raw = std::fs::read(
+            crate::test_support::shared_data().join("taxii/medallion_default_data.json"),
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let mut seen = 0;
         for c in v["trustgroup1"]["collections"].as_array().unwrap() {
@@ -262,7 +292,10 @@ mod tests {
                     seen += 1;
                     let obs = parse_pattern(p).unwrap();
                     assert_eq!(obs.len(), 1);
-                    assert!(matches!(obs[0].kind(), ObservableKind::Url | ObservableKind::Sha256));
+                    assert!(matches!(
+                        obs[0].kind(),
+                        ObservableKind::Url | ObservableKind::Sha256
+                    ));
                 }
             }
         }

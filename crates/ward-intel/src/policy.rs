@@ -236,7 +236,11 @@ mod tests {
                 for tlp in Tlp::ALL {
                     for d in dists {
                         let got = can_read(&viewer(role, rel), &obj(tlp, d));
-                        assert_eq!(got, expected(role, rel, tlp, d), "{role:?} {rel:?} {tlp} {d:?}");
+                        assert_eq!(
+                            got,
+                            expected(role, rel, tlp, d),
+                            "{role:?} {rel:?} {tlp} {d:?}"
+                        );
                         cases += 1;
                         readable += got as usize;
                     }
@@ -252,13 +256,25 @@ mod tests {
     fn spot_checks() {
         // A member's TLP:AMBER phishing post to its region: region reads, others don't.
         let post = obj(Tlp::Amber, Community);
-        assert!(can_read(&viewer(Role::OrgViewer, Rel::SameCommunity), &post));
+        assert!(can_read(
+            &viewer(Role::OrgViewer, Rel::SameCommunity),
+            &post
+        ));
         assert!(!can_read(&viewer(Role::OrgLead, Rel::Stranger), &post));
         // TLP:RED never reaches a machine, even the owner's.
-        assert!(!can_read(&viewer(Role::MemberSystem, Rel::SameOrg), &obj(Tlp::Red, All)));
+        assert!(!can_read(
+            &viewer(Role::MemberSystem, Rel::SameOrg),
+            &obj(Tlp::Red, All)
+        ));
         // TLP:RED with "all" is clamped to the owner.
-        assert!(!can_read(&viewer(Role::OrgLead, Rel::SameCommunity), &obj(Tlp::Red, All)));
-        assert!(can_read(&viewer(Role::OrgLead, Rel::SharingGroupMember), &obj(Tlp::Red, SharingGroup(7))));
+        assert!(!can_read(
+            &viewer(Role::OrgLead, Rel::SameCommunity),
+            &obj(Tlp::Red, All)
+        ));
+        assert!(can_read(
+            &viewer(Role::OrgLead, Rel::SharingGroupMember),
+            &obj(Tlp::Red, SharingGroup(7))
+        ));
         assert_eq!(Distribution::from_misp(4, Some(7)), Some(SharingGroup(7)));
         assert_eq!(Distribution::from_misp(4, None), None);
     }

@@ -17,7 +17,7 @@ pub const STIX_SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00abedb4_aa42_466c_9c01_f
 /// ward's own UUIDv5 namespace for SDOs whose identity is their content (an
 /// indicator is identified by its pattern, a vulnerability by its CVE id), so a
 /// second feed carrying the same thing merges into the first.
-pub const WARD_SDO_NAMESPACE: Uuid = Uuid::from_u128(0x6e1f4a43_0c5a_5d6e_9a51_77617264_0001);
+pub const WARD_SDO_NAMESPACE: Uuid = Uuid::from_u128(0x6e1f_4a43_0c5a_5d6e_9a51_7761_7264_0001);
 
 /// A STIX timestamp: RFC 3339 in UTC with `Z`, written with at least millisecond precision
 /// (the spec requires it for `created`/`modified`).
@@ -148,7 +148,11 @@ pub struct CommonBuilder {
 
 impl CommonBuilder {
     /// Takes the value for `key` if it is a common property.
-    pub fn take<'de, A: serde::de::MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> std::result::Result<bool, A::Error> {
+    pub fn take<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> std::result::Result<bool, A::Error> {
         match key {
             "type" => self.type_ = map.next_value()?,
             "spec_version" => self.spec_version = map.next_value()?,
@@ -444,34 +448,36 @@ impl StixObject {
         }
         let what = |ty: &str| format!("STIX {ty}");
         let o = match ty.as_str() {
-            "indicator" => {
-                StixObject::Indicator(serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?)
-            }
+            "indicator" => StixObject::Indicator(
+                serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
+            ),
             "observed-data" => StixObject::ObservedData(
                 serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
             ),
-            "malware" => {
-                StixObject::Malware(serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?)
-            }
+            "malware" => StixObject::Malware(
+                serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
+            ),
             "threat-actor" => StixObject::ThreatActor(
                 serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
             ),
-            "campaign" => {
-                StixObject::Campaign(serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?)
-            }
+            "campaign" => StixObject::Campaign(
+                serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
+            ),
             "attack-pattern" => StixObject::AttackPattern(
                 serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
             ),
             "vulnerability" => StixObject::Vulnerability(
                 serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
             ),
-            "sighting" => {
-                StixObject::Sighting(serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?)
-            }
-            "note" => StixObject::Note(serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?),
-            "report" => {
-                StixObject::Report(serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?)
-            }
+            "sighting" => StixObject::Sighting(
+                serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
+            ),
+            "note" => StixObject::Note(
+                serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
+            ),
+            "report" => StixObject::Report(
+                serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
+            ),
             "relationship" => StixObject::Relationship(
                 serde_json::from_value(v).map_err(|e| IntelError::json(what(&ty), e))?,
             ),
@@ -493,8 +499,11 @@ impl StixObject {
             #[serde(rename = "type", borrow)]
             type_: Option<std::borrow::Cow<'a, str>>,
         }
-        let peek: Peek<'_> = serde_json::from_str(s).map_err(|e| IntelError::json("STIX object", e))?;
-        let ty = peek.type_.ok_or_else(|| IntelError::field("STIX object", "type", "missing or not a string"))?;
+        let peek: Peek<'_> =
+            serde_json::from_str(s).map_err(|e| IntelError::json("STIX object", e))?;
+        let ty = peek
+            .type_
+            .ok_or_else(|| IntelError::field("STIX object", "type", "missing or not a string"))?;
         let what = || format!("STIX {ty}");
         macro_rules! typed {
             ($v:ident) => {
@@ -515,7 +524,8 @@ impl StixObject {
             "relationship" => typed!(Relationship),
             "marking-definition" => typed!(MarkingDefinition),
             _ => {
-                let m: Map<String, Value> = serde_json::from_str(s).map_err(|e| IntelError::json(what(), e))?;
+                let m: Map<String, Value> =
+                    serde_json::from_str(s).map_err(|e| IntelError::json(what(), e))?;
                 if m.get("id").and_then(Value::as_str).is_none() {
                     return Err(IntelError::field(what(), "id", "missing or not a string"));
                 }
@@ -632,21 +642,31 @@ impl Bundle {
             #[serde(default, borrow)]
             objects: Vec<&'a serde_json::value::RawValue>,
         }
-        let raw: Raw<'_> = serde_json::from_slice(bytes).map_err(|e| IntelError::json("STIX bundle", e))?;
+        let raw: Raw<'_> =
+            serde_json::from_slice(bytes).map_err(|e| IntelError::json("STIX bundle", e))?;
         if raw.type_ != "bundle" {
-            return Err(IntelError::field("STIX bundle", "type", "is not \"bundle\""));
+            return Err(IntelError::field(
+                "STIX bundle",
+                "type",
+                "is not \"bundle\"",
+            ));
         }
         let mut out = Vec::with_capacity(raw.objects.len());
         for (i, o) in raw.objects.iter().enumerate() {
-            out.push(StixObject::from_json_str(o.get()).map_err(|e| IntelError::Field {
-                what: "STIX bundle".into(),
-                field: format!("objects[{i}]"),
-                message: e.to_string(),
-            })?);
+            out.push(
+                StixObject::from_json_str(o.get()).map_err(|e| IntelError::Field {
+                    what: "STIX bundle".into(),
+                    field: format!("objects[{i}]"),
+                    message: e.to_string(),
+                })?,
+            );
         }
         Ok(Bundle {
             type_: "bundle".into(),
-            id: raw.id.map(|c| c.into_owned()).unwrap_or_else(|| "bundle--00000000-0000-4000-8000-000000000000".into()),
+            id: raw
+                .id
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|| "bundle--00000000-0000-4000-8000-000000000000".into()),
             objects: out,
         })
     }
@@ -656,10 +676,18 @@ impl Bundle {
         let v: Value =
             serde_json::from_slice(bytes).map_err(|e| IntelError::json("STIX bundle", e))?;
         let Value::Object(mut m) = v else {
-            return Err(IntelError::field("STIX bundle", "type", "top level is not an object"));
+            return Err(IntelError::field(
+                "STIX bundle",
+                "type",
+                "top level is not an object",
+            ));
         };
         if m.get("type").and_then(Value::as_str) != Some("bundle") {
-            return Err(IntelError::field("STIX bundle", "type", "is not \"bundle\""));
+            return Err(IntelError::field(
+                "STIX bundle",
+                "type",
+                "is not \"bundle\"",
+            ));
         }
         let id = m
             .get("id")
@@ -670,7 +698,11 @@ impl Bundle {
             Some(Value::Array(a)) => a,
             None => Vec::new(),
             Some(_) => {
-                return Err(IntelError::field("STIX bundle", "objects", "is not an array"))
+                return Err(IntelError::field(
+                    "STIX bundle",
+                    "objects",
+                    "is not an array",
+                ))
             }
         };
         let mut out = Vec::with_capacity(objects.len());
@@ -796,9 +828,13 @@ mod tests {
         // Key order must not matter.
         let a = canonical_json(&serde_json::json!({"b": 1, "a": {"d": [1, 2], "c": "x"}}));
         assert_eq!(a, r#"{"a":{"c":"x","d":[1,2]},"b":1}"#);
-        assert_eq!(content_id("indicator", "[ipv4-addr:value = '1.2.3.4']"), content_id("indicator", "[ipv4-addr:value = '1.2.3.4']"));
+        assert_eq!(
+            content_id("indicator", "[ipv4-addr:value = '1.2.3.4']"),
+            content_id("indicator", "[ipv4-addr:value = '1.2.3.4']")
+        );
         assert_ne!(content_id("indicator", "a"), content_id("indicator", "b"));
-        let u = Uuid::parse_str(content_id("indicator", "a").trim_start_matches("indicator--")).unwrap();
+        let u = Uuid::parse_str(content_id("indicator", "a").trim_start_matches("indicator--"))
+            .unwrap();
         assert_eq!(u.get_version_num(), 4);
         assert_eq!(u.get_variant(), uuid::Variant::RFC4122);
     }
@@ -845,7 +881,9 @@ mod tests {
             "x_acme_score": 7, "object_marking_refs": [Tlp::Amber.marking_id()]
         });
         let o = StixObject::from_value(v).unwrap();
-        let StixObject::Indicator(i) = &o else { panic!("not an indicator") };
+        let StixObject::Indicator(i) = &o else {
+            panic!("not an indicator")
+        };
         assert_eq!(i.extra["x_acme_score"], 7);
         assert_eq!(o.tlp(), Some(Tlp::Amber));
         assert_eq!(o.to_value()["x_acme_score"], 7);
@@ -861,7 +899,8 @@ mod tests {
             .flat_map(|r| v[r]["collections"].as_array().unwrap().iter())
             .flat_map(|c| c["objects"].as_array().unwrap().iter().cloned())
             .collect();
-        let b = serde_json::json!({"type": "bundle", "id": "bundle--1", "objects": objs}).to_string();
+        let b =
+            serde_json::json!({"type": "bundle", "id": "bundle--1", "objects": objs}).to_string();
         let fast = Bundle::parse(b.as_bytes()).unwrap();
         let slow = Bundle::parse_via_value(b.as_bytes()).unwrap();
         assert!(!fast.objects.is_empty());
@@ -872,8 +911,10 @@ mod tests {
 
     #[test]
     fn bundle_errors_name_the_object() {
-        let e = Bundle::parse(br#"{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator"}]}"#)
-            .unwrap_err();
+        let e = Bundle::parse(
+            br#"{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator"}]}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.code(), "I007");
         assert!(e.to_string().contains("objects[0]"), "{e}");
     }

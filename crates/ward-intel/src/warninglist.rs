@@ -38,23 +38,46 @@ impl WarninglistFile {
 
 /// The lists ward ships (built from RFC registries and operators' published addresses).
 pub const BUILTIN: [(&str, &str); 4] = [
-    ("ward-special-use-ipv4", include_str!("../warninglists/ward-special-use-ipv4.json")),
-    ("ward-special-use-ipv6", include_str!("../warninglists/ward-special-use-ipv6.json")),
-    ("ward-public-dns-resolvers", include_str!("../warninglists/ward-public-dns-resolvers.json")),
-    ("ward-special-use-domains", include_str!("../warninglists/ward-special-use-domains.json")),
+    (
+        "ward-special-use-ipv4",
+        include_str!("../warninglists/ward-special-use-ipv4.json"),
+    ),
+    (
+        "ward-special-use-ipv6",
+        include_str!("../warninglists/ward-special-use-ipv6.json"),
+    ),
+    (
+        "ward-public-dns-resolvers",
+        include_str!("../warninglists/ward-public-dns-resolvers.json"),
+    ),
+    (
+        "ward-special-use-domains",
+        include_str!("../warninglists/ward-special-use-domains.json"),
+    ),
 ];
 
 fn misp_types(kind: ObservableKind) -> &'static [&'static str] {
     match kind {
-        ObservableKind::Ipv4 | ObservableKind::Ipv6 => {
-            &["ip-src", "ip-dst", "ip-src|port", "ip-dst|port", "domain|ip", "ip"]
-        }
+        ObservableKind::Ipv4 | ObservableKind::Ipv6 => &[
+            "ip-src",
+            "ip-dst",
+            "ip-src|port",
+            "ip-dst|port",
+            "domain|ip",
+            "ip",
+        ],
         ObservableKind::Domain => &["domain", "hostname", "domain|ip"],
         ObservableKind::Url => &["url", "uri", "link"],
         ObservableKind::Md5 => &["md5", "filename|md5"],
         ObservableKind::Sha1 => &["sha1", "filename|sha1"],
         ObservableKind::Sha256 => &["sha256", "filename|sha256"],
-        ObservableKind::Email => &["email", "email-src", "email-dst", "target-email", "whois-registrant-email"],
+        ObservableKind::Email => &[
+            "email",
+            "email-src",
+            "email-dst",
+            "target-email",
+            "whois-registrant-email",
+        ],
     }
 }
 
@@ -97,14 +120,20 @@ impl Warninglists {
     /// MISP/misp-warninglists, whose lists sit at `lists/<name>/list.json`).
     pub fn load_dir(&mut self, dir: &Path) -> Result<usize> {
         let mut n = 0;
-        let rd = std::fs::read_dir(dir).map_err(|e| IntelError::Io { path: dir.display().to_string(), source: e })?;
+        let rd = std::fs::read_dir(dir).map_err(|e| IntelError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
         let mut paths: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         paths.sort();
         for p in paths {
             if p.is_dir() {
                 n += self.load_dir(&p)?;
             } else if p.extension().is_some_and(|x| x == "json") {
-                let bytes = std::fs::read(&p).map_err(|e| IntelError::Io { path: p.display().to_string(), source: e })?;
+                let bytes = std::fs::read(&p).map_err(|e| IntelError::Io {
+                    path: p.display().to_string(),
+                    source: e,
+                })?;
                 let f = WarninglistFile::parse(&bytes).map_err(|e| IntelError::Field {
                     what: p.display().to_string(),
                     field: "(file)".into(),
@@ -127,7 +156,10 @@ impl Warninglists {
                     // MISP's cidr lists also carry bare addresses; skip junk rather than
                     // reject the whole list, as MISP does.
                     if let Ok(o) = Observable::ip(v) {
-                        ix.insert(IndexEntry { observable: o, meta });
+                        ix.insert(IndexEntry {
+                            observable: o,
+                            meta,
+                        });
                     }
                 }
                 Matcher::Cidr(ix)
@@ -136,23 +168,39 @@ impl Warninglists {
                 let mut ix = IndicatorIndex::new();
                 for v in &f.list {
                     if let Ok(o) = Observable::domain(v.trim_start_matches('.')) {
-                        ix.insert(IndexEntry { observable: o, meta: IndicatorMeta { rule: DomainRule::WithSubdomains, ..meta } });
+                        ix.insert(IndexEntry {
+                            observable: o,
+                            meta: IndicatorMeta {
+                                rule: DomainRule::WithSubdomains,
+                                ..meta
+                            },
+                        });
                     }
                 }
                 Matcher::Hostname(ix)
             }
             "string" => Matcher::Strings(f.list.iter().map(|s| s.to_ascii_lowercase()).collect()),
-            "substring" => Matcher::Substrings(f.list.iter().map(|s| s.to_ascii_lowercase()).collect()),
+            "substring" => {
+                Matcher::Substrings(f.list.iter().map(|s| s.to_ascii_lowercase()).collect())
+            }
             "regex" => Matcher::Regex(RegexSet::new(&f.list).map_err(|e| IntelError::Regex {
                 list: f.name.clone(),
                 pattern: f.list.join(" | ").chars().take(200).collect(),
                 message: e.to_string(),
             })?),
             other => {
-                return Err(IntelError::field(format!("warninglist {:?}", f.name), "type", format!("unsupported type {other:?}")))
+                return Err(IntelError::field(
+                    format!("warninglist {:?}", f.name),
+                    "type",
+                    format!("unsupported type {other:?}"),
+                ))
             }
         };
-        self.lists.push(Compiled { name: f.name, applies_to: f.matching_attributes, matcher });
+        self.lists.push(Compiled {
+            name: f.name,
+            applies_to: f.matching_attributes,
+            matcher,
+        });
         Ok(())
     }
 
@@ -175,18 +223,29 @@ impl Warninglists {
             Observable::Url(u) => u
                 .split_once("://")
                 .and_then(|(_, r)| r.split(['/', '?', ':']).next())
-                .and_then(|h| Observable::ip(h).ok().or_else(|| Observable::domain(h).ok())),
-            Observable::Email(e) => e.split_once('@').and_then(|(_, d)| Observable::domain(d).ok()),
+                .and_then(|h| {
+                    Observable::ip(h)
+                        .ok()
+                        .or_else(|| Observable::domain(h).ok())
+                }),
+            Observable::Email(e) => e
+                .split_once('@')
+                .and_then(|(_, d)| Observable::domain(d).ok()),
             _ => None,
         };
         for l in &self.lists {
-            if !l.applies_to.is_empty() && !l.applies_to.iter().any(|a| types.contains(&a.as_str())) {
+            if !l.applies_to.is_empty() && !l.applies_to.iter().any(|a| types.contains(&a.as_str()))
+            {
                 continue;
             }
             let hit = match &l.matcher {
                 Matcher::Cidr(ix) => match (o, &host) {
-                    (Observable::Ipv4 { .. } | Observable::Ipv6 { .. }, _) => ix.check(o, 0).is_some(),
-                    (_, Some(h @ (Observable::Ipv4 { .. } | Observable::Ipv6 { .. }))) => ix.check(h, 0).is_some(),
+                    (Observable::Ipv4 { .. } | Observable::Ipv6 { .. }, _) => {
+                        ix.check(o, 0).is_some()
+                    }
+                    (_, Some(h @ (Observable::Ipv4 { .. } | Observable::Ipv6 { .. }))) => {
+                        ix.check(h, 0).is_some()
+                    }
                     _ => false,
                 },
                 Matcher::Hostname(ix) => match (o, &host) {
@@ -215,7 +274,10 @@ mod tests {
         let w = Warninglists::builtin().unwrap();
         assert_eq!(w.len(), 4);
         let chk = |s: &str| w.check(&Observable::guess(s).unwrap()).map(str::to_string);
-        assert_eq!(chk("10.20.30.40").as_deref(), Some("ward special-use IPv4 ranges (RFC 6890, RFC 1918, RFC 5737)"));
+        assert_eq!(
+            chk("10.20.30.40").as_deref(),
+            Some("ward special-use IPv4 ranges (RFC 6890, RFC 1918, RFC 5737)")
+        );
         assert!(chk("192.0.2.1").is_some());
         assert!(chk("fe80::1").is_some());
         assert!(chk("8.8.8.8").is_some());
@@ -238,12 +300,21 @@ mod tests {
             list: list.iter().map(|s| s.to_string()).collect(),
             matching_attributes: attrs.iter().map(|s| s.to_string()).collect(),
         };
-        w.add(f("string", &["d41d8cd98f00b204e9800998ecf8427e"], &["md5"])).unwrap();
-        w.add(f("substring", &["windowsupdate"], &["hostname", "domain"])).unwrap();
-        w.add(f("regex", &[r"^https://[a-z]+\.nhs\.uk/"], &["url"])).unwrap();
+        w.add(f("string", &["d41d8cd98f00b204e9800998ecf8427e"], &["md5"]))
+            .unwrap();
+        w.add(f("substring", &["windowsupdate"], &["hostname", "domain"]))
+            .unwrap();
+        w.add(f("regex", &[r"^https://[a-z]+\.nhs\.uk/"], &["url"]))
+            .unwrap();
         let chk = |s: &str| w.check(&Observable::guess(s).unwrap()).map(str::to_string);
-        assert_eq!(chk("D41D8CD98F00B204E9800998ECF8427E").as_deref(), Some("t-string"));
-        assert_eq!(chk("download.windowsupdate.com").as_deref(), Some("t-substring"));
+        assert_eq!(
+            chk("D41D8CD98F00B204E9800998ECF8427E").as_deref(),
+            Some("t-string")
+        );
+        assert_eq!(
+            chk("download.windowsupdate.com").as_deref(),
+            Some("t-substring")
+        );
         assert_eq!(chk("https://digital.nhs.uk/x").as_deref(), Some("t-regex"));
         assert_eq!(chk("https://digital.nhs.uk.evil.example/x"), None);
         assert!(w.add(f("regex", &["("], &[])).is_err());
@@ -254,11 +325,18 @@ mod tests {
     fn live_index_respects_warninglists() {
         let w = Warninglists::builtin().unwrap();
         let live = crate::index::LiveIndex::default();
-        let e = |s: &str| IndexEntry { observable: Observable::guess(s).unwrap(), meta: IndicatorMeta::new(Uuid::from_u128(1), 0) };
+        let e = |s: &str| IndexEntry {
+            observable: Observable::guess(s).unwrap(),
+            meta: IndicatorMeta::new(Uuid::from_u128(1), 0),
+        };
         let r = live.upsert(vec![e("8.8.8.8"), e("81.2.69.142")], Some(&w));
         assert_eq!(r.added, 1);
         assert_eq!(r.suppressed.len(), 1);
-        assert!(live.check(&Observable::guess("8.8.8.8").unwrap(), 1).is_none());
-        assert!(live.check(&Observable::guess("81.2.69.142").unwrap(), 1).is_some());
+        assert!(live
+            .check(&Observable::guess("8.8.8.8").unwrap(), 1)
+            .is_none());
+        assert!(live
+            .check(&Observable::guess("81.2.69.142").unwrap(), 1)
+            .is_some());
     }
 }

@@ -32,9 +32,17 @@ fn validate_strict(bundles: &[serde_json::Value]) {
         .args(&files)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stix2-validator --strict failed:\n{text}");
-    assert_eq!(text.matches("VALID ").count() - text.matches("INVALID ").count(), bundles.len(), "{text}");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "stix2-validator --strict failed:\n{text}"
+    );
+    assert_eq!(
+        text.matches("VALID ").count() - text.matches("INVALID ").count(),
+        bundles.len(),
+        "{text}"
+    );
 }
 
 #[test]
@@ -44,9 +52,15 @@ fn exported_bundles_pass_stix2_validator_strict() {
     // Values of every kind, every TLP, with and without valid_until.
     let mut recs = Vec::new();
     let vals = [
-        "203.0.113.5", "198.51.100.0/24", "2001:db8::/32", "nhs-payroll.example", "http://nhs-payroll.example/login?x=1",
-        "db349b97c37d22f5ea1d1841e3c89eb4", "5ff465afaabcbf0150d1a3ab2c2e74f3a4426467",
-        "24d004a104d4d54034dbcffc2a4b19a11f39008a575aa614ea04703480b1022c", "it's-me@phish.example",
+        "203.0.113.5",
+        "198.51.100.0/24",
+        "2001:db8::/32",
+        "nhs-payroll.example",
+        "http://nhs-payroll.example/login?x=1",
+        "db349b97c37d22f5ea1d1841e3c89eb4",
+        "5ff465afaabcbf0150d1a3ab2c2e74f3a4426467",
+        "24d004a104d4d54034dbcffc2a4b19a11f39008a575aa614ea04703480b1022c",
+        "it's-me@phish.example",
     ];
     for (i, v) in vals.iter().enumerate() {
         let mut r = IndicatorRecord::from_value(Observable::guess(v).unwrap(), "test", t);
@@ -63,14 +77,32 @@ fn exported_bundles_pass_stix2_validator_strict() {
     twin.observable = Observable::ipv4("203.0.113.6").unwrap();
     recs.push(twin);
     let b1 = stix_bundle(&recs, &[], &p);
-    assert_eq!(b1["objects"].as_array().unwrap().iter().filter(|o| o["type"] == "indicator").count(), vals.len());
+    assert_eq!(
+        b1["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["type"] == "indicator")
+            .count(),
+        vals.len()
+    );
 
     // Indicators from the MISP feed fixture.
-    let ev = misp::parse_event(&std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/misp/5a0f5d6e-0b1c-4f5e-9f2a-2b6f1c9d0a11.json")).unwrap()).unwrap();
+    let ev = misp::parse_event(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/misp/5a0f5d6e-0b1c-4f5e-9f2a-2b6f1c9d0a11.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     let b2 = stix_bundle(&misp::event_indicators(&ev, "misp"), &[], &p);
 
     // Re-export of the medallion seed (a round trip through ward's model).
-    let seed: serde_json::Value = serde_json::from_slice(&std::fs::read(common::shared().join("taxii/medallion_default_data.json")).unwrap()).unwrap();
+    let seed: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::shared().join("taxii/medallion_default_data.json")).unwrap(),
+    )
+    .unwrap();
     let objs: Vec<StixObject> = seed["trustgroup1"]["collections"]
         .as_array()
         .unwrap()
@@ -83,14 +115,18 @@ fn exported_bundles_pass_stix2_validator_strict() {
         .map(|o| StixObject::from_value(o.clone()).unwrap())
         .collect();
     let imp = import_objects(objs.clone(), "medallion", Tlp::Green);
-    let others: Vec<StixObject> = objs.into_iter().filter(|o| o.type_name() != "indicator").collect();
+    let others: Vec<StixObject> = objs
+        .into_iter()
+        .filter(|o| o.type_name() != "indicator")
+        .collect();
     let b3 = stix_bundle(&imp.indicators, &others, &p);
 
     // Freetext → indicators → bundle.
-    let ft: Vec<IndicatorRecord> = misp::freetext("C2 at 81.2.69[.]142 and hxxps://login-nhs[.]example/a")
-        .into_iter()
-        .map(|o| IndicatorRecord::from_value(o, "freetext", t))
-        .collect();
+    let ft: Vec<IndicatorRecord> =
+        misp::freetext("C2 at 81.2.69[.]142 and hxxps://login-nhs[.]example/a")
+            .into_iter()
+            .map(|o| IndicatorRecord::from_value(o, "freetext", t))
+            .collect();
     let b4 = stix_bundle(&ft, &[], &p);
     validate_strict(&[b1, b2, b3, b4]);
 }

@@ -14,7 +14,11 @@ const HV: &str = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
 async fn client_against_medallion() {
     let dir = tempfile::tempdir().unwrap();
     let (_peer, base) = common::start_medallion(dir.path());
-    let c = TaxiiClient::new(TaxiiAuth::Basic { user: "admin".into(), password: "Password0".into() }).unwrap();
+    let c = TaxiiClient::new(TaxiiAuth::Basic {
+        user: "admin".into(),
+        password: "Password0".into(),
+    })
+    .unwrap();
 
     let d = c.discovery(&format!("{base}/taxii2/")).await.unwrap();
     assert!(d.api_roots.len() >= 2, "{d:?}");
@@ -28,7 +32,11 @@ async fn client_against_medallion() {
     // Paging with limit=2 follows `next` to the end and sees every object once.
     let all = c.poll(&root, HV, None, 2).await.unwrap();
     assert!(all.pages >= 3, "pages {}", all.pages);
-    let mut ids: Vec<String> = all.objects.iter().map(|o| format!("{}@{}", o["id"], o["modified"])).collect();
+    let mut ids: Vec<String> = all
+        .objects
+        .iter()
+        .map(|o| format!("{}@{}", o["id"], o["modified"]))
+        .collect();
     let n = ids.len();
     ids.sort();
     ids.dedup();
@@ -37,7 +45,17 @@ async fn client_against_medallion() {
     let cursor = all.cursor.clone().expect("X-TAXII-Date-Added-Last");
 
     // The page headers are there.
-    let p = c.objects_page(&root, HV, &ObjectsQuery { limit: Some(1), ..Default::default() }).await.unwrap();
+    let p = c
+        .objects_page(
+            &root,
+            HV,
+            &ObjectsQuery {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(p.date_added_first.is_some() && p.date_added_last.is_some());
     assert!(p.envelope.more);
 
@@ -46,12 +64,19 @@ async fn client_against_medallion() {
     assert!(again.objects.is_empty(), "{:?}", again.objects);
 
     // The objects import as indicators.
-    let objs: Vec<StixObject> = all.objects.iter().map(|o| StixObject::from_value(o.clone()).unwrap()).collect();
+    let objs: Vec<StixObject> = all
+        .objects
+        .iter()
+        .map(|o| StixObject::from_value(o.clone()).unwrap())
+        .collect();
     let imp = import_objects(objs, "medallion", Tlp::Green);
     assert!(!imp.indicators.is_empty());
 
     // Manifest.
-    let m = c.manifest(&root, HV, &ObjectsQuery::default()).await.unwrap();
+    let m = c
+        .manifest(&root, HV, &ObjectsQuery::default())
+        .await
+        .unwrap();
     assert!(!m.objects.is_empty());
 
     // POST to the writable collection → 202 status resource, then GET status.
@@ -65,16 +90,35 @@ async fn client_against_medallion() {
         &[],
         &ward_intel::export::Producer::default(),
     );
-    let objs: Vec<serde_json::Value> = ind["objects"].as_array().unwrap().iter().filter(|o| o["type"] == "indicator").cloned().collect();
+    let objs: Vec<serde_json::Value> = ind["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "indicator")
+        .cloned()
+        .collect();
     let st = c.add_objects(&root, &writable.id, objs).await.unwrap();
     assert_eq!(st.total_count, 1);
     let st2 = c.status(&root, &st.id).await.unwrap();
     assert_eq!(st2.id, st.id);
 
     // Wrong credentials and a no-access collection are errors with the status.
-    let bad = TaxiiClient::new(TaxiiAuth::Basic { user: "admin".into(), password: "nope".into() }).unwrap();
-    assert!(matches!(bad.collections(&root).await.unwrap_err(), ward_intel::IntelError::Status { status: 401, .. }));
+    let bad = TaxiiClient::new(TaxiiAuth::Basic {
+        user: "admin".into(),
+        password: "nope".into(),
+    })
+    .unwrap();
+    assert!(matches!(
+        bad.collections(&root).await.unwrap_err(),
+        ward_intel::IntelError::Status { status: 401, .. }
+    ));
     let noaccess = cols.iter().find(|c| !c.can_read && !c.can_write).unwrap();
-    let e = c.objects_page(&root, &noaccess.id, &ObjectsQuery::default()).await.unwrap_err();
-    assert!(matches!(e, ward_intel::IntelError::Status { status: 403, .. }), "{e}");
+    let e = c
+        .objects_page(&root, &noaccess.id, &ObjectsQuery::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ward_intel::IntelError::Status { status: 403, .. }),
+        "{e}"
+    );
 }

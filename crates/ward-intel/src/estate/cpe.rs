@@ -21,6 +21,8 @@ impl Av {
         match self {
             Av::Any => "*".into(),
             Av::Na => "-".into(),
+            // A literal "*" or "-" value must not read back as ANY / NA.
+            Av::Val(s) if s == "*" || s == "-" => format!("\\{s}"),
             Av::Val(s) => {
                 let mut o = String::new();
                 for c in s.chars() {
@@ -70,7 +72,10 @@ impl Cpe {
     /// Parses a 2.3 formatted string (`cpe:2.3:a:vendor:product:…`) or a 2.2 URI
     /// (`cpe:/a:vendor:product:version`).
     pub fn parse(s: &str) -> Result<Self> {
-        let err = |m: &str| IntelError::Cpe { cpe: s.chars().take(300).collect(), message: m.into() };
+        let err = |m: &str| IntelError::Cpe {
+            cpe: s.chars().take(300).collect(),
+            message: m.into(),
+        };
         if let Some(rest) = s.strip_prefix("cpe:2.3:") {
             let mut parts = Vec::with_capacity(11);
             let mut cur = String::new();
@@ -97,7 +102,10 @@ impl Cpe {
             }
             parts.push(av(&cur, &raw));
             if parts.len() != 11 {
-                return Err(err(&format!("expected 11 attributes after cpe:2.3:, got {}", parts.len())));
+                return Err(err(&format!(
+                    "expected 11 attributes after cpe:2.3:, got {}",
+                    parts.len()
+                )));
             }
             check_part(&parts[0]).map_err(|m| err(&m))?;
             let attrs: [Av; 11] = parts.try_into().map_err(|_| err("attribute count"))?;
@@ -109,7 +117,13 @@ impl Cpe {
                     return Err(err("too many components in CPE 2.2 URI"));
                 }
                 let dec = percent_decode(p);
-                attrs[i] = if p.is_empty() { Av::Any } else if p == "-" { Av::Na } else { Av::Val(dec.to_ascii_lowercase()) };
+                attrs[i] = if p.is_empty() {
+                    Av::Any
+                } else if p == "-" {
+                    Av::Na
+                } else {
+                    Av::Val(dec.to_ascii_lowercase())
+                };
             }
             check_part(&attrs[0]).map_err(|m| err(&m))?;
             Ok(Cpe { attrs })
@@ -176,7 +190,11 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 3 <= b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() {
+        if b[i] == b'%'
+            && i + 3 <= b.len()
+            && b[i + 1].is_ascii_hexdigit()
+            && b[i + 2].is_ascii_hexdigit()
+        {
             if let Ok(x) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                 out.push(x);
                 i += 3;
@@ -237,25 +255,43 @@ mod tests {
         let c = Cpe::parse("cpe:2.3:o:microsoft:windows_7:-:sp1:*:*:*:*:*:*").unwrap();
         assert_eq!(c.product(), &Av::Val("windows_7".into()));
         assert_eq!(c.version(), &Av::Na);
-        assert_eq!(c.to_string(), "cpe:2.3:o:microsoft:windows_7:-:sp1:*:*:*:*:*:*");
+        assert_eq!(
+            c.to_string(),
+            "cpe:2.3:o:microsoft:windows_7:-:sp1:*:*:*:*:*:*"
+        );
         let t = Cpe::parse("cpe:2.3:o:microsoft:windows_7:-:sp1:*:*:*:*:x64:*").unwrap();
         assert_eq!(c.matches(&t), Some(true));
         let rtm = Cpe::parse("cpe:2.3:o:microsoft:windows_7:-:-:*:*:*:*:*:*").unwrap();
         assert_eq!(c.matches(&rtm), None);
         let esc = Cpe::parse(r"cpe:2.3:a:citrix:netscaler\:adc:13.1:*:*:*:fips:*:*:*").unwrap();
         assert_eq!(esc.product().value(), Some("netscaler:adc"));
-        assert_eq!(esc.to_string(), r"cpe:2.3:a:citrix:netscaler\:adc:13.1:*:*:*:fips:*:*:*");
+        assert_eq!(
+            esc.to_string(),
+            r"cpe:2.3:a:citrix:netscaler\:adc:13.1:*:*:*:fips:*:*:*"
+        );
         let uri = Cpe::parse("cpe:/a:csaf-tools:cvrf-csaf-converter:1.0.0-alpha").unwrap();
         assert_eq!(uri.version().value(), Some("1.0.0-alpha"));
         let wild = Cpe::parse("cpe:2.3:a:apache:http_server:2.4.*:*:*:*:*:*:*:*").unwrap();
-        assert_eq!(wild.matches(&Cpe::new('a', "apache", "http_server", "2.4.49")), Some(true));
-        assert_eq!(wild.matches(&Cpe::new('a', "apache", "http_server", "2.2.1")), None);
+        assert_eq!(
+            wild.matches(&Cpe::new('a', "apache", "http_server", "2.4.49")),
+            Some(true)
+        );
+        assert_eq!(
+            wild.matches(&Cpe::new('a', "apache", "http_server", "2.2.1")),
+            None
+        );
         // An asset that did not say its version or service pack is a partial match.
-        assert_eq!(c.matches(&Cpe::new('o', "microsoft", "windows_7", "*")), Some(false));
+        assert_eq!(
+            c.matches(&Cpe::new('o', "microsoft", "windows_7", "*")),
+            Some(false)
+        );
         assert!(Cpe::parse("cpe:2.3:x:a:b:c:d:e:f:g:h:i:j").is_err());
         assert!(Cpe::parse("cpe:2.3:a:b").is_err());
         assert!(Cpe::parse("foo").is_err());
         assert!(glob("a*c?e", "abbbcde"));
+        let lit = Cpe::parse(r"cpe:2.3:a:v:p:\*:*:*:*:*:*:*:*").unwrap();
+        assert_eq!(lit.version(), &Av::Val("*".into()));
+        assert_eq!(Cpe::parse(&lit.to_string()).unwrap(), lit);
         assert!(!glob("a*c?e", "abbbce"));
     }
 }

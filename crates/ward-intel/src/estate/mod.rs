@@ -104,8 +104,16 @@ pub struct Exposure {
 /// Well-known Microsoft fixes: MS17-010 (EternalBlue and siblings) by platform.
 /// Later cumulative rollups also contain the fix; list them via [`VulnDb::add_fixes`].
 pub const MS17_010_KBS: &[&str] = &[
-    "KB4012598", "KB4012212", "KB4012215", "KB4012213", "KB4012216", "KB4012214", "KB4012217", "KB4012606",
-    "KB4013198", "KB4013429",
+    "KB4012598",
+    "KB4012212",
+    "KB4012215",
+    "KB4012213",
+    "KB4012216",
+    "KB4012214",
+    "KB4012217",
+    "KB4012606",
+    "KB4013198",
+    "KB4013429",
 ];
 
 impl Asset {
@@ -122,7 +130,14 @@ impl Asset {
         if let Some(c) = self.os_cpe() {
             out.push((c.clone(), c.to_string()));
         }
-        let on = |k: &str| self.attributes.get(k).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "enabled" | "true" | "on" | "yes" | "1"));
+        let on = |k: &str| {
+            self.attributes.get(k).is_some_and(|v| {
+                matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "enabled" | "true" | "on" | "yes" | "1"
+                )
+            })
+        };
         if on("smbv1") {
             let c = Cpe::new('a', "microsoft", "server_message_block", "1.0");
             out.push((c.clone(), "smbv1=enabled".into()));
@@ -133,7 +148,11 @@ impl Asset {
     /// The OS as a CPE, from `os_name`/`os_patch_level` for common Windows releases.
     pub fn os_cpe(&self) -> Option<Cpe> {
         let name = self.os_name.as_deref()?.trim().to_ascii_lowercase();
-        let sp = self.os_patch_level.as_deref().map(|s| s.trim().to_ascii_lowercase().replace(' ', "")).filter(|s| !s.is_empty());
+        let sp = self
+            .os_patch_level
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase().replace(' ', ""))
+            .filter(|s| !s.is_empty());
         let product = match name.trim_start_matches("microsoft ") {
             "windows xp" => "windows_xp",
             "windows vista" => "windows_vista",
@@ -165,7 +184,9 @@ impl Asset {
 
 fn in_range(m: &CpeMatch, version: &str) -> bool {
     let ok = |bound: &Option<String>, pass: &dyn Fn(Ordering) -> bool| {
-        bound.as_deref().is_none_or(|b| pass(compare_versions(version, b)))
+        bound
+            .as_deref()
+            .is_none_or(|b| pass(compare_versions(version, b)))
     };
     ok(&m.version_start_including, &|o| o != Ordering::Less)
         && ok(&m.version_start_excluding, &|o| o == Ordering::Greater)
@@ -184,7 +205,9 @@ fn has_range(m: &CpeMatch) -> bool {
 fn match_cpe(m: &CpeMatch, crit: &Cpe, cpes: &[(Cpe, String)]) -> Option<(String, bool)> {
     let mut best: Option<(String, bool)> = None;
     for (c, label) in cpes {
-        let Some(exact) = crit.matches(c) else { continue };
+        let Some(exact) = crit.matches(c) else {
+            continue;
+        };
         let exact = if has_range(m) {
             match c.version() {
                 Av::Val(v) if in_range(m, v) => exact,
@@ -203,7 +226,12 @@ fn match_cpe(m: &CpeMatch, crit: &Cpe, cpes: &[(Cpe, String)]) -> Option<(String
 }
 
 /// Evaluates a node; returns whether it holds and the vulnerable matches it used.
-fn eval_node(n: &Node, crits: &HashMap<String, Cpe>, cpes: &[(Cpe, String)], hits: &mut Vec<(String, bool, bool)>) -> bool {
+fn eval_node(
+    n: &Node,
+    crits: &HashMap<String, Cpe>,
+    cpes: &[(Cpe, String)],
+    hits: &mut Vec<(String, bool, bool)>,
+) -> bool {
     let and = n.operator.as_deref() == Some("AND");
     let mut any = false;
     let mut all = true;
@@ -218,7 +246,11 @@ fn eval_node(n: &Node, crits: &HashMap<String, Cpe>, cpes: &[(Cpe, String)], hit
             None => all = false,
         }
     }
-    let ok = if and { all && !n.cpe_match.is_empty() } else { any };
+    let ok = if and {
+        all && !n.cpe_match.is_empty()
+    } else {
+        any
+    };
     let ok = ok != n.negate;
     if ok && !n.negate {
         hits.extend(local);
@@ -226,17 +258,31 @@ fn eval_node(n: &Node, crits: &HashMap<String, Cpe>, cpes: &[(Cpe, String)], hit
     ok
 }
 
-fn eval_config(c: &Configuration, crits: &HashMap<String, Cpe>, cpes: &[(Cpe, String)]) -> Option<(String, bool)> {
+fn eval_config(
+    c: &Configuration,
+    crits: &HashMap<String, Cpe>,
+    cpes: &[(Cpe, String)],
+) -> Option<(String, bool)> {
     let and = c.operator.as_deref() == Some("AND");
     let mut hits = Vec::new();
-    let results: Vec<bool> = c.nodes.iter().map(|n| eval_node(n, crits, cpes, &mut hits)).collect();
-    let ok = if and { results.iter().all(|&b| b) } else { results.iter().any(|&b| b) };
+    let results: Vec<bool> = c
+        .nodes
+        .iter()
+        .map(|n| eval_node(n, crits, cpes, &mut hits))
+        .collect();
+    let ok = if and {
+        results.iter().all(|&b| b)
+    } else {
+        results.iter().any(|&b| b)
+    };
     if ok == c.negate {
         return None;
     }
     // Report the vulnerable component; the whole match is only as exact as its weakest part.
     let all_exact = hits.iter().all(|h| h.1);
-    hits.into_iter().find(|h| h.2).map(|(label, _, _)| (label, all_exact))
+    hits.into_iter()
+        .find(|h| h.2)
+        .map(|(label, _, _)| (label, all_exact))
 }
 
 /// Vulnerability knowledge to match against the estate.
@@ -258,7 +304,14 @@ pub struct VulnDb {
 impl VulnDb {
     pub fn new() -> Self {
         let mut db = VulnDb::default();
-        for cve in ["CVE-2017-0143", "CVE-2017-0144", "CVE-2017-0145", "CVE-2017-0146", "CVE-2017-0147", "CVE-2017-0148"] {
+        for cve in [
+            "CVE-2017-0143",
+            "CVE-2017-0144",
+            "CVE-2017-0145",
+            "CVE-2017-0146",
+            "CVE-2017-0147",
+            "CVE-2017-0148",
+        ] {
             db.add_fixes(cve, MS17_010_KBS.iter().copied());
         }
         db
@@ -266,7 +319,10 @@ impl VulnDb {
 
     /// Declares updates that fix a CVE (a host with any of them is not exposed).
     pub fn add_fixes<'a>(&mut self, cve: &str, kbs: impl IntoIterator<Item = &'a str>) {
-        self.fixes.entry(cve.to_string()).or_default().extend(kbs.into_iter().map(|k| k.to_ascii_uppercase()));
+        self.fixes
+            .entry(cve.to_string())
+            .or_default()
+            .extend(kbs.into_iter().map(|k| k.to_ascii_uppercase()));
     }
 
     /// Adds (or replaces) an NVD record. Criteria that do not parse are skipped.
@@ -276,7 +332,10 @@ impl VulnDb {
                 for m in &n.cpe_match {
                     if let Ok(cpe) = Cpe::parse(&m.criteria) {
                         if let (Some(v), Some(p)) = (cpe.vendor().value(), cpe.product().value()) {
-                            self.by_product.entry((v.to_string(), p.to_string())).or_default().insert(r.id.clone());
+                            self.by_product
+                                .entry((v.to_string(), p.to_string()))
+                                .or_default()
+                                .insert(r.id.clone());
                         }
                         self.crits.insert(m.criteria.clone(), cpe);
                     }
@@ -295,14 +354,30 @@ impl VulnDb {
     }
 
     pub fn set_kev(&mut self, k: &KevCatalog) {
-        self.kev = k.vulnerabilities.iter().map(|e| (e.cve_id.clone(), e.clone())).collect();
+        self.kev = k
+            .vulnerabilities
+            .iter()
+            .map(|e| (e.cve_id.clone(), e.clone()))
+            .collect();
     }
 
     fn patched(&self, asset: &Asset, cve: &str) -> bool {
-        self.fixes.get(cve).is_some_and(|kbs| asset.patches.iter().any(|p| kbs.contains(&p.to_ascii_uppercase())))
+        self.fixes.get(cve).is_some_and(|kbs| {
+            asset
+                .patches
+                .iter()
+                .any(|p| kbs.contains(&p.to_ascii_uppercase()))
+        })
     }
 
-    fn exposure(&self, asset: &Asset, cve: &str, matched: String, source: String, confidence: MatchConfidence) -> Exposure {
+    fn exposure(
+        &self,
+        asset: &Asset,
+        cve: &str,
+        matched: String,
+        source: String,
+        confidence: MatchConfidence,
+    ) -> Exposure {
         let kev = self.kev.get(cve);
         Exposure {
             org: asset.org.clone(),
@@ -340,15 +415,26 @@ impl VulnDb {
             let Some(r) = self.nvd.get(cve) else { continue };
             for cfg in &r.configurations {
                 if let Some((label, exact)) = eval_config(cfg, &self.crits, &cpes) {
-                    let conf = if exact { MatchConfidence::ExactCpe } else { MatchConfidence::PartialCpe };
+                    let conf = if exact {
+                        MatchConfidence::ExactCpe
+                    } else {
+                        MatchConfidence::PartialCpe
+                    };
                     put(self.exposure(asset, cve, label, "nvd".into(), conf));
                 }
             }
         }
         // OSV by purl.
-        let purls: Vec<Purl> = asset.software.iter().filter_map(|s| s.purl.as_deref()).filter_map(|p| Purl::parse(p).ok()).collect();
+        let purls: Vec<Purl> = asset
+            .software
+            .iter()
+            .filter_map(|s| s.purl.as_deref())
+            .filter_map(|p| Purl::parse(p).ok())
+            .collect();
         for p in &purls {
-            let (Some((eco, name)), Some(ver)) = (p.osv_package(), p.version.as_deref()) else { continue };
+            let (Some((eco, name)), Some(ver)) = (p.osv_package(), p.version.as_deref()) else {
+                continue;
+            };
             for r in &self.osv {
                 if r.withdrawn.is_some() {
                     continue;
@@ -361,10 +447,28 @@ impl VulnDb {
                     };
                     if same && a.affects(ver) {
                         let cves = r.cves();
-                        let ids: Vec<&str> = if cves.is_empty() { vec![r.id.as_str()] } else { cves };
+                        let ids: Vec<&str> = if cves.is_empty() {
+                            vec![r.id.as_str()]
+                        } else {
+                            cves
+                        };
                         for cve in ids {
-                            let label = format!("pkg:{}/{}@{ver}", p.type_, p.namespace.as_ref().map(|n| format!("{n}/")).unwrap_or_default() + &p.name);
-                            put(self.exposure(asset, cve, label, format!("osv:{}", r.id), MatchConfidence::ExactPurl));
+                            let label = format!(
+                                "pkg:{}/{}@{ver}",
+                                p.type_,
+                                p.namespace
+                                    .as_ref()
+                                    .map(|n| format!("{n}/"))
+                                    .unwrap_or_default()
+                                    + &p.name
+                            );
+                            put(self.exposure(
+                                asset,
+                                cve,
+                                label,
+                                format!("osv:{}", r.id),
+                                MatchConfidence::ExactPurl,
+                            ));
                         }
                     }
                 }
@@ -373,19 +477,45 @@ impl VulnDb {
         // CSAF by purl (exact) or CPE.
         for adv in &self.csaf {
             for v in &adv.vulnerabilities {
-                let Some(cve) = v.cve.as_deref() else { continue };
+                let Some(cve) = v.cve.as_deref() else {
+                    continue;
+                };
                 for id in &v.affected {
-                    let Some(prod) = adv.products.get(id) else { continue };
+                    let Some(prod) = adv.products.get(id) else {
+                        continue;
+                    };
                     if let Some(q) = prod.purl.as_deref().and_then(|x| Purl::parse(x).ok()) {
-                        if purls.iter().any(|p| p.same_package(&q) && p.version == q.version) {
-                            put(self.exposure(asset, cve, prod.purl.clone().unwrap_or_default(), format!("csaf:{}", adv.tracking_id), MatchConfidence::ExactPurl));
+                        if purls
+                            .iter()
+                            .any(|p| p.same_package(&q) && p.version == q.version)
+                        {
+                            put(self.exposure(
+                                asset,
+                                cve,
+                                prod.purl.clone().unwrap_or_default(),
+                                format!("csaf:{}", adv.tracking_id),
+                                MatchConfidence::ExactPurl,
+                            ));
                             continue;
                         }
                     }
                     if let Some(c) = prod.cpe.as_deref().and_then(|x| Cpe::parse(x).ok()) {
-                        if let Some((label, exact)) = cpes.iter().find_map(|(a, l)| c.matches(a).map(|e| (l.clone(), e))) {
-                            let conf = if exact { MatchConfidence::ExactCpe } else { MatchConfidence::PartialCpe };
-                            put(self.exposure(asset, cve, label, format!("csaf:{}", adv.tracking_id), conf));
+                        if let Some((label, exact)) = cpes
+                            .iter()
+                            .find_map(|(a, l)| c.matches(a).map(|e| (l.clone(), e)))
+                        {
+                            let conf = if exact {
+                                MatchConfidence::ExactCpe
+                            } else {
+                                MatchConfidence::PartialCpe
+                            };
+                            put(self.exposure(
+                                asset,
+                                cve,
+                                label,
+                                format!("csaf:{}", adv.tracking_id),
+                                conf,
+                            ));
                         }
                     }
                 }
@@ -398,16 +528,36 @@ impl VulnDb {
             }
             let norm = |s: &str| s.to_ascii_lowercase().replace([' ', '-'], "_");
             let (kv, kp) = (norm(&k.vendor_project), norm(&k.product));
-            let hit = cpes.iter().find(|(c, _)| c.vendor().value() == Some(kv.as_str()) && c.product().value() == Some(kp.as_str()))
+            let hit = cpes
+                .iter()
+                .find(|(c, _)| {
+                    c.vendor().value() == Some(kv.as_str())
+                        && c.product().value() == Some(kp.as_str())
+                })
                 .map(|(_, l)| l.clone())
-                .or_else(|| asset.software.iter().find(|s| {
-                    s.vendor.as_deref().map(norm).as_deref() == Some(kv.as_str()) && s.name.as_deref().map(norm).as_deref() == Some(kp.as_str())
-                }).map(|s| format!("{} {}", s.vendor.clone().unwrap_or_default(), s.name.clone().unwrap_or_default())));
+                .or_else(|| {
+                    asset
+                        .software
+                        .iter()
+                        .find(|s| {
+                            s.vendor.as_deref().map(norm).as_deref() == Some(kv.as_str())
+                                && s.name.as_deref().map(norm).as_deref() == Some(kp.as_str())
+                        })
+                        .map(|s| {
+                            format!(
+                                "{} {}",
+                                s.vendor.clone().unwrap_or_default(),
+                                s.name.clone().unwrap_or_default()
+                            )
+                        })
+                });
             if let Some(label) = hit {
                 put(self.exposure(asset, cve, label, "kev".into(), MatchConfidence::Fuzzy));
             }
         }
-        best.into_values().filter(|e| !self.patched(asset, &e.cve)).collect()
+        best.into_values()
+            .filter(|e| !self.patched(asset, &e.cve))
+            .collect()
     }
 
     /// Exposures across the estate, grouped by member.
@@ -424,7 +574,11 @@ impl VulnDb {
 
     /// The national question: which members run software in KEV with known ransomware
     /// use, unpatched? (Exposures are unpatched by construction.)
-    pub fn ransomware_kev_exposed(&self, assets: &[Asset], min: MatchConfidence) -> BTreeMap<String, Vec<Exposure>> {
+    pub fn ransomware_kev_exposed(
+        &self,
+        assets: &[Asset],
+        min: MatchConfidence,
+    ) -> BTreeMap<String, Vec<Exposure>> {
         let mut m = self.exposures(assets);
         for v in m.values_mut() {
             v.retain(|e| e.in_kev && e.kev_ransomware && e.confidence >= min);
@@ -453,33 +607,86 @@ fn self_cpes(a: &Asset) -> Vec<(Cpe, String)> {
 /// where `software` is `;`-separated CPEs/purls, `patches` `;`-separated KB ids and
 /// `attributes` `;`-separated `key=value`.
 pub fn parse_assets_csv(bytes: &[u8]) -> Result<Vec<Asset>> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(bytes);
-    let h = rdr.headers().map_err(|e| IntelError::Csv { line: 1, message: e.to_string() })?.clone();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let h = rdr
+        .headers()
+        .map_err(|e| IntelError::Csv {
+            line: 1,
+            message: e.to_string(),
+        })?
+        .clone();
     let col = |n: &str| h.iter().position(|x| x == n);
     let (Some(oi), Some(ai)) = (col("org"), col("asset_id")) else {
-        return Err(IntelError::Csv { line: 1, message: "header needs org and asset_id".into() });
+        return Err(IntelError::Csv {
+            line: 1,
+            message: "header needs org and asset_id".into(),
+        });
     };
     let mut out = Vec::new();
     for (n, rec) in rdr.records().enumerate() {
         let line = n as u64 + 2;
-        let rec = rec.map_err(|e| IntelError::Csv { line, message: e.to_string() })?;
-        let get = |n: &str| col(n).and_then(|i| rec.get(i)).filter(|s| !s.is_empty()).map(String::from);
-        let list = |n: &str| get(n).map(|s| s.split(';').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect::<Vec<_>>()).unwrap_or_default();
+        let rec = rec.map_err(|e| IntelError::Csv {
+            line,
+            message: e.to_string(),
+        })?;
+        let get = |n: &str| {
+            col(n)
+                .and_then(|i| rec.get(i))
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
+        let list = |n: &str| {
+            get(n)
+                .map(|s| {
+                    s.split(';')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
         let mut software = Vec::new();
         for s in list("software") {
             if s.starts_with("cpe:") {
-                Cpe::parse(&s).map_err(|e| IntelError::Csv { line, message: e.to_string() })?;
-                software.push(Software { cpe: Some(s), purl: None, vendor: None, name: None, version: None });
+                Cpe::parse(&s).map_err(|e| IntelError::Csv {
+                    line,
+                    message: e.to_string(),
+                })?;
+                software.push(Software {
+                    cpe: Some(s),
+                    purl: None,
+                    vendor: None,
+                    name: None,
+                    version: None,
+                });
             } else if s.starts_with("pkg:") {
-                Purl::parse(&s).map_err(|e| IntelError::Csv { line, message: e.to_string() })?;
-                software.push(Software { cpe: None, purl: Some(s), vendor: None, name: None, version: None });
+                Purl::parse(&s).map_err(|e| IntelError::Csv {
+                    line,
+                    message: e.to_string(),
+                })?;
+                software.push(Software {
+                    cpe: None,
+                    purl: Some(s),
+                    vendor: None,
+                    name: None,
+                    version: None,
+                });
             } else {
-                return Err(IntelError::Csv { line, message: format!("software entry {s:?} is neither a CPE nor a purl") });
+                return Err(IntelError::Csv {
+                    line,
+                    message: format!("software entry {s:?} is neither a CPE nor a purl"),
+                });
             }
         }
         let mut attributes = BTreeMap::new();
         for kv in list("attributes") {
-            let (k, v) = kv.split_once('=').ok_or_else(|| IntelError::Csv { line, message: format!("attribute {kv:?} is not key=value") })?;
+            let (k, v) = kv.split_once('=').ok_or_else(|| IntelError::Csv {
+                line,
+                message: format!("attribute {kv:?} is not key=value"),
+            })?;
             attributes.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
         out.push(Asset {

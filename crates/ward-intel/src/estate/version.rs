@@ -14,7 +14,10 @@ enum Seg<'a> {
 
 fn segments(v: &str) -> Vec<Seg<'_>> {
     let v = v.split('+').next().unwrap_or(v).trim();
-    let v = v.strip_prefix(['v', 'V']).filter(|r| r.starts_with(|c: char| c.is_ascii_digit())).unwrap_or(v);
+    let v = v
+        .strip_prefix(['v', 'V'])
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(v);
     let b = v.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -26,7 +29,14 @@ fn segments(v: &str) -> Vec<Seg<'_>> {
             }
             let s = &v[start..i];
             let t = s.trim_start_matches('0');
-            out.push(Seg::Num(if t.is_empty() { 0 } else { t.parse().unwrap_or(u64::MAX) }, s));
+            out.push(Seg::Num(
+                if t.is_empty() {
+                    0
+                } else {
+                    t.parse().unwrap_or(u64::MAX)
+                },
+                s,
+            ));
         } else if b[i].is_ascii_alphabetic() {
             while i < b.len() && b[i].is_ascii_alphabetic() {
                 i += 1;
@@ -39,7 +49,20 @@ fn segments(v: &str) -> Vec<Seg<'_>> {
     out
 }
 
-const PRE: &[&str] = &["alpha", "a", "beta", "b", "rc", "pre", "preview", "dev", "snapshot", "m", "milestone", "cr"];
+const PRE: &[&str] = &[
+    "alpha",
+    "a",
+    "beta",
+    "b",
+    "rc",
+    "pre",
+    "preview",
+    "dev",
+    "snapshot",
+    "m",
+    "milestone",
+    "cr",
+];
 
 fn is_pre(s: &str) -> bool {
     PRE.iter().any(|p| p.eq_ignore_ascii_case(s))
@@ -52,21 +75,31 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
     for i in 0..n {
         let o = match (x.get(i), y.get(i)) {
             (Some(Seg::Num(p, _)), Some(Seg::Num(q, _))) => p.cmp(q),
-            (Some(Seg::Alpha(p)), Some(Seg::Alpha(q))) => {
-                match (is_pre(p), is_pre(q)) {
-                    (true, false) => Ordering::Less,
-                    (false, true) => Ordering::Greater,
-                    _ => p.to_ascii_lowercase().cmp(&q.to_ascii_lowercase()),
-                }
-            }
+            (Some(Seg::Alpha(p)), Some(Seg::Alpha(q))) => match (is_pre(p), is_pre(q)) {
+                (true, false) => Ordering::Less,
+                (false, true) => Ordering::Greater,
+                _ => p.to_ascii_lowercase().cmp(&q.to_ascii_lowercase()),
+            },
             // A number outranks a letter run at the same position (1.0.1 > 1.0a) unless
             // the letters are a pre-release word, which ranks below everything.
             (Some(Seg::Num(..)), Some(Seg::Alpha(_))) => Ordering::Greater,
             (Some(Seg::Alpha(_)), Some(Seg::Num(..))) => Ordering::Less,
             (Some(Seg::Num(p, _)), None) => p.cmp(&0),
             (None, Some(Seg::Num(q, _))) => 0.cmp(q),
-            (Some(Seg::Alpha(p)), None) => if is_pre(p) { Ordering::Less } else { Ordering::Greater },
-            (None, Some(Seg::Alpha(q))) => if is_pre(q) { Ordering::Greater } else { Ordering::Less },
+            (Some(Seg::Alpha(p)), None) => {
+                if is_pre(p) {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (None, Some(Seg::Alpha(q))) => {
+                if is_pre(q) {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
             (None, None) => Ordering::Equal,
         };
         if o != Ordering::Equal {

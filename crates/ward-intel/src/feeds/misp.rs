@@ -52,11 +52,15 @@ pub struct Tag {
 
 fn num_or_str<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
     match Value::deserialize(d)? {
-        Value::Number(n) => n.as_u64().ok_or_else(|| serde::de::Error::custom("negative number")),
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| serde::de::Error::custom("negative number")),
         Value::String(s) if s.is_empty() => Ok(0),
         Value::String(s) => s.parse().map_err(serde::de::Error::custom),
         Value::Null => Ok(0),
-        other => Err(serde::de::Error::custom(format!("expected number, got {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected number, got {other}"
+        ))),
     }
 }
 
@@ -81,7 +85,11 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Vec<(String, ManifestEntry)>> {
 /// Events in a manifest newer than a cursor (the previous run's max timestamp):
 /// what an incremental pull must fetch.
 pub fn manifest_changed_since(manifest: &[(String, ManifestEntry)], cursor: u64) -> Vec<&str> {
-    manifest.iter().filter(|(_, e)| e.timestamp > cursor).map(|(u, _)| u.as_str()).collect()
+    manifest
+        .iter()
+        .filter(|(_, e)| e.timestamp > cursor)
+        .map(|(u, _)| u.as_str())
+        .collect()
 }
 
 /// A MISP attribute.
@@ -174,7 +182,9 @@ pub fn attribute_observables(type_: &str, value: &str) -> Vec<Observable> {
         "url" | "link" => one(Observable::url(value)),
         "md5" | "sha1" | "sha256" => one(Observable::hash(value)),
         "filename|md5" | "filename|sha1" | "filename|sha256" => one(Observable::hash(part(1))),
-        "email" | "email-src" | "email-dst" | "target-email" | "email-reply-to" => one(Observable::email(value)),
+        "email" | "email-src" | "email-dst" | "target-email" | "email-reply-to" => {
+            one(Observable::email(value))
+        }
         _ => Vec::new(),
     }
 }
@@ -197,15 +207,25 @@ fn confidence(threat_level: u64) -> u8 {
 /// flag) and a matched type, including those inside objects. Deleted attributes are skipped.
 pub fn event_indicators(ev: &Event, source: &str) -> Vec<IndicatorRecord> {
     let ev_tlp = tags_tlp(&ev.tags);
-    let dist = Distribution::from_misp(ev.distribution.min(255) as u8, None).unwrap_or(Distribution::OwnOrg);
-    let attrs = ev.attributes.iter().chain(ev.objects.iter().flat_map(|o| o.attributes.iter()));
+    let dist = Distribution::from_misp(ev.distribution.min(255) as u8, None)
+        .unwrap_or(Distribution::OwnOrg);
+    let attrs = ev
+        .attributes
+        .iter()
+        .chain(ev.objects.iter().flat_map(|o| o.attributes.iter()));
     let mut out = Vec::new();
     for a in attrs {
         if !a.to_ids || a.deleted {
             continue;
         }
-        let ts = if a.timestamp > 0 { a.timestamp } else { ev.timestamp };
-        let valid_from = chrono::DateTime::from_timestamp(ts as i64, 0).map(Timestamp).unwrap_or_else(Timestamp::now);
+        let ts = if a.timestamp > 0 {
+            a.timestamp
+        } else {
+            ev.timestamp
+        };
+        let valid_from = chrono::DateTime::from_timestamp(ts as i64, 0)
+            .map(Timestamp)
+            .unwrap_or_else(Timestamp::now);
         for o in attribute_observables(&a.type_, &a.value) {
             let mut r = IndicatorRecord::from_value(o, source, valid_from);
             r.name = Some(ev.info.clone());
@@ -215,7 +235,12 @@ pub fn event_indicators(ev: &Event, source: &str) -> Vec<IndicatorRecord> {
             r.tlp = tags_tlp(&a.tags).or(ev_tlp).unwrap_or(Tlp::Clear);
             r.distribution = dist;
             r.confidence = confidence(ev.threat_level_id);
-            r.labels = ev.tags.iter().chain(&a.tags).map(|t| t.name.clone()).collect();
+            r.labels = ev
+                .tags
+                .iter()
+                .chain(&a.tags)
+                .map(|t| t.name.clone())
+                .collect();
             r.labels.push(format!("misp-event:{}", ev.uuid));
             out.push(r);
         }
@@ -243,7 +268,10 @@ impl FeedHashes {
                 message: "expected md5,event_uuid".into(),
             })?;
             let Ok(Observable::Md5(h)) = Observable::hash(h) else {
-                return Err(IntelError::Csv { line: i as u64 + 1, message: format!("{h:?} is not an MD5") });
+                return Err(IntelError::Csv {
+                    line: i as u64 + 1,
+                    message: format!("{h:?} is not an MD5"),
+                });
             };
             map.entry(h).or_default().push(u.trim().to_string());
         }
@@ -267,20 +295,41 @@ impl FeedHashes {
 
 /// MISP's CSV export (`uuid,event_id,category,type,value,comment,to_ids,date,…`):
 /// header names are looked up, so column order and extra columns do not matter.
-pub fn parse_csv(bytes: &[u8], source: &str, only_to_ids: bool) -> Result<(Vec<IndicatorRecord>, u64)> {
+pub fn parse_csv(
+    bytes: &[u8],
+    source: &str,
+    only_to_ids: bool,
+) -> Result<(Vec<IndicatorRecord>, u64)> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let headers = rdr.headers().map_err(|e| IntelError::Csv { line: 1, message: e.to_string() })?.clone();
+    let headers = rdr
+        .headers()
+        .map_err(|e| IntelError::Csv {
+            line: 1,
+            message: e.to_string(),
+        })?
+        .clone();
     let col = |n: &str| headers.iter().position(|h| h.trim() == n);
     let (Some(ti), Some(vi)) = (col("type"), col("value")) else {
-        return Err(IntelError::Csv { line: 1, message: "header lacks \"type\" and \"value\" columns".into() });
+        return Err(IntelError::Csv {
+            line: 1,
+            message: "header lacks \"type\" and \"value\" columns".into(),
+        });
     };
-    let (ids_i, date_i, uuid_i, comment_i, tag_i) =
-        (col("to_ids"), col("date"), col("uuid"), col("comment"), col("attribute_tag"));
+    let (ids_i, date_i, uuid_i, comment_i, tag_i) = (
+        col("to_ids"),
+        col("date"),
+        col("uuid"),
+        col("comment"),
+        col("attribute_tag"),
+    );
     let mut out = Vec::new();
     let mut skipped = 0;
     for (n, rec) in rdr.records().enumerate() {
         let line = n as u64 + 2;
-        let rec = rec.map_err(|e| IntelError::Csv { line, message: e.to_string() })?;
+        let rec = rec.map_err(|e| IntelError::Csv {
+            line,
+            message: e.to_string(),
+        })?;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
         if only_to_ids && ids_i.is_some() && !matches!(get(ids_i), "1" | "True" | "true") {
             skipped += 1;
@@ -294,7 +343,12 @@ pub fn parse_csv(bytes: &[u8], source: &str, only_to_ids: bool) -> Result<(Vec<I
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|d| Timestamp(d.and_utc()));
         let valid_from = day
-            .or_else(|| date.parse::<i64>().ok().and_then(|s| chrono::DateTime::from_timestamp(s, 0)).map(Timestamp))
+            .or_else(|| {
+                date.parse::<i64>()
+                    .ok()
+                    .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                    .map(Timestamp)
+            })
             .unwrap_or_else(Timestamp::now);
         let obs = attribute_observables(get(Some(ti)), get(Some(vi)));
         if obs.is_empty() {
@@ -306,8 +360,16 @@ pub fn parse_csv(bytes: &[u8], source: &str, only_to_ids: bool) -> Result<(Vec<I
             if !c.is_empty() {
                 r.description = Some(c.to_string());
             }
-            let tags: Vec<&str> = get(tag_i).split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
-            r.tlp = tags.iter().filter_map(|t| Tlp::parse(t)).max().unwrap_or(Tlp::Clear);
+            let tags: Vec<&str> = get(tag_i)
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect();
+            r.tlp = tags
+                .iter()
+                .filter_map(|t| Tlp::parse(t))
+                .max()
+                .unwrap_or(Tlp::Clear);
             r.labels = tags.iter().map(|t| t.to_string()).collect();
             if !get(uuid_i).is_empty() {
                 r.labels.push(format!("misp-attribute:{}", get(uuid_i)));
@@ -322,8 +384,17 @@ pub fn parse_csv(bytes: &[u8], source: &str, only_to_ids: bool) -> Result<(Vec<I
 pub fn refang(s: &str) -> String {
     let mut t = s.to_string();
     for (a, b) in [
-        ("[.]", "."), ("(.)", "."), ("{.}", "."), ("[dot]", "."), ("(dot)", "."), (" dot ", "."),
-        ("[@]", "@"), ("[at]", "@"), ("(at)", "@"), ("[:]", ":"), ("[://]", "://"),
+        ("[.]", "."),
+        ("(.)", "."),
+        ("{.}", "."),
+        ("[dot]", "."),
+        ("(dot)", "."),
+        (" dot ", "."),
+        ("[@]", "@"),
+        ("[at]", "@"),
+        ("(at)", "@"),
+        ("[:]", ":"),
+        ("[://]", "://"),
     ] {
         t = t.replace(a, b);
     }
@@ -337,9 +408,9 @@ pub fn refang(s: &str) -> String {
 
 /// File extensions that look like TLDs in prose ("evil.exe") and must not become domains.
 const NOT_TLDS: &[&str] = &[
-    "exe", "dll", "sys", "bat", "cmd", "ps1", "vbs", "js", "jar", "zip", "rar", "7z", "doc", "docx", "xls",
-    "xlsx", "ppt", "pdf", "txt", "log", "tmp", "dat", "bin", "png", "jpg", "gif", "lnk", "hta", "msi", "iso",
-    "py", "sh", "json", "xml", "html", "htm", "php", "aspx", "eml",
+    "exe", "dll", "sys", "bat", "cmd", "ps1", "vbs", "js", "jar", "zip", "rar", "7z", "doc",
+    "docx", "xls", "xlsx", "ppt", "pdf", "txt", "log", "tmp", "dat", "bin", "png", "jpg", "gif",
+    "lnk", "hta", "msi", "iso", "py", "sh", "json", "xml", "html", "htm", "php", "aspx", "eml",
 ];
 
 /// MISP-style freetext import: refang, split into tokens, keep what parses as an
@@ -348,15 +419,24 @@ pub fn freetext(text: &str) -> Vec<Observable> {
     let t = refang(text);
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for tok in t.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '"' | '<' | '>' | '|' | '\'')) {
-        let tok = tok.trim_matches(|c: char| matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '.' | ':' | '!' | '?'));
+    for tok in t
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '"' | '<' | '>' | '|' | '\''))
+    {
+        let tok = tok.trim_matches(|c: char| {
+            matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '.' | ':' | '!' | '?')
+        });
         if tok.len() < 4 {
             continue;
         }
-        let Some(o) = Observable::guess(tok) else { continue };
+        let Some(o) = Observable::guess(tok) else {
+            continue;
+        };
         if let Observable::Domain(d) = &o {
             let tld = d.rsplit('.').next().unwrap_or("");
-            if NOT_TLDS.contains(&tld) || !tld.bytes().all(|c| c.is_ascii_alphabetic()) || tld.len() < 2 {
+            if NOT_TLDS.contains(&tld)
+                || !tld.bytes().all(|c| c.is_ascii_alphabetic())
+                || tld.len() < 2
+            {
                 continue;
             }
         }
@@ -372,7 +452,12 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/misp").join(name)).unwrap()
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/misp")
+                .join(name),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -383,7 +468,10 @@ mod tests {
         assert_eq!(uuid, "5a0f5d6e-0b1c-4f5e-9f2a-2b6f1c9d0a11");
         assert_eq!(e.orgc.as_ref().unwrap().name, "CIRCL");
         assert_eq!(e.threat_level_id, 1);
-        assert_eq!(manifest_changed_since(&m, 1_494_000_000), vec!["5a0f5d6e-0b1c-4f5e-9f2a-2b6f1c9d0a11"]);
+        assert_eq!(
+            manifest_changed_since(&m, 1_494_000_000),
+            vec!["5a0f5d6e-0b1c-4f5e-9f2a-2b6f1c9d0a11"]
+        );
         assert!(parse_manifest(b"[1,2]").is_err());
     }
 
@@ -393,11 +481,19 @@ mod tests {
         let r = event_indicators(&ev, "misp-test");
         let vals: Vec<String> = r.iter().map(|r| r.observable.value()).collect();
         // to_ids=false comment attribute and the deleted one are not indicators.
-        assert!(vals.contains(&"ed01ebfbc9eb5bbea545af4d01bf5f1071661840480439c6e5babe8e080e41aa".to_string()));
+        assert!(vals.contains(
+            &"ed01ebfbc9eb5bbea545af4d01bf5f1071661840480439c6e5babe8e080e41aa".to_string()
+        ));
         assert!(vals.contains(&"iuqerfsodp9ifjaposdfjhgosurijfaewrwergwea.com".to_string()));
         assert!(vals.contains(&"197.231.221.211".to_string()));
-        assert!(vals.contains(&"db349b97c37d22f5ea1d1841e3c89eb4".to_string()), "object attribute");
-        assert!(!vals.iter().any(|v| v.contains("192.0.2.99")), "deleted attribute imported");
+        assert!(
+            vals.contains(&"db349b97c37d22f5ea1d1841e3c89eb4".to_string()),
+            "object attribute"
+        );
+        assert!(
+            !vals.iter().any(|v| v.contains("192.0.2.99")),
+            "deleted attribute imported"
+        );
         assert_eq!(r.len(), 5, "{vals:?}");
         assert!(r.iter().all(|r| r.tlp == Tlp::Green && r.confidence == 85));
         assert_eq!(r[0].distribution, Distribution::All);
@@ -406,7 +502,10 @@ mod tests {
     #[test]
     fn hashes_csv_lookup() {
         let h = FeedHashes::parse(std::str::from_utf8(&fixture("hashes.csv")).unwrap()).unwrap();
-        assert_eq!(h.events_for_value("197.231.221.211"), ["5a0f5d6e-0b1c-4f5e-9f2a-2b6f1c9d0a11"]);
+        assert_eq!(
+            h.events_for_value("197.231.221.211"),
+            ["5a0f5d6e-0b1c-4f5e-9f2a-2b6f1c9d0a11"]
+        );
         assert!(h.events_for_value("198.51.100.200").is_empty());
         let e = FeedHashes::parse("nothex,abc\n").unwrap_err();
         assert_eq!(e.code(), "I006");
@@ -425,7 +524,8 @@ mod tests {
 
     #[test]
     fn freetext_refangs_and_filters() {
-        let text = "WannaCry kill switch: hxxp://www[.]iuqerfsodp9ifjaposdfjhgosurijfaewrwergwea[.]com \
+        let text =
+            "WannaCry kill switch: hxxp://www[.]iuqerfsodp9ifjaposdfjhgosurijfaewrwergwea[.]com \
             C2 197.231.221[.]211, dropper tasksche.exe (md5 DB349B97C37D22F5EA1D1841E3C89EB4); \
             reply to wanna[at]decryptor[.]example. Also see 'mssecsvc.exe'.";
         let v = freetext(text);

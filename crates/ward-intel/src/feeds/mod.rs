@@ -60,7 +60,11 @@ mod observable_serde {
     }
 
     pub fn serialize<S: Serializer>(o: &Observable, s: S) -> Result<S::Ok, S::Error> {
-        Repr { kind: o.kind(), value: o.value() }.serialize(s)
+        Repr {
+            kind: o.kind(),
+            value: o.value(),
+        }
+        .serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Observable, D::Error> {
@@ -78,7 +82,12 @@ impl IndicatorRecord {
     }
 
     /// A record carrying a producer's indicator id (no id derivation cost).
-    pub fn with_id(id: String, observable: Observable, source: &str, valid_from: Timestamp) -> Self {
+    pub fn with_id(
+        id: String,
+        observable: Observable,
+        source: &str,
+        valid_from: Timestamp,
+    ) -> Self {
         IndicatorRecord {
             id,
             observable,
@@ -109,7 +118,10 @@ impl IndicatorRecord {
     /// the decay score drops below the type's threshold (counted from the last sighting).
     pub fn effective_until(&self, decay: &DecayConfig) -> Option<i64> {
         let p = decay.params(self.observable.kind());
-        let start = self.last_seen.unwrap_or(self.valid_from).max(self.valid_from);
+        let start = self
+            .last_seen
+            .unwrap_or(self.valid_from)
+            .max(self.valid_from);
         let days = p.days_until_expired(self.confidence as f64);
         let decay_end = start.unix() + (days * 86_400.0) as i64;
         let until = self.valid_until.map(|t| t.unix()).unwrap_or(i64::MAX);
@@ -121,9 +133,14 @@ impl IndicatorRecord {
         if self.false_positives > 0 {
             return 0.0;
         }
-        let start = self.last_seen.unwrap_or(self.valid_from).max(self.valid_from);
+        let start = self
+            .last_seen
+            .unwrap_or(self.valid_from)
+            .max(self.valid_from);
         let age_days = (now - start.unix()) as f64 / 86_400.0;
-        decay.params(self.observable.kind()).score(self.confidence as f64, age_days)
+        decay
+            .params(self.observable.kind())
+            .score(self.confidence as f64, age_days)
     }
 
     /// The index entry for live matching, or `None` when a false-positive report has
@@ -216,7 +233,9 @@ impl ConnectorState {
         if cursor.is_some() {
             self.cursor = cursor;
         }
-        self.next_run = Some(Timestamp(now.0 + chrono::Duration::seconds(self.interval_secs as i64)));
+        self.next_run = Some(Timestamp(
+            now.0 + chrono::Duration::seconds(self.interval_secs as i64),
+        ));
     }
 
     /// Records a failed run; retries back off exponentially (capped at the interval).
@@ -229,7 +248,9 @@ impl ConnectorState {
             let drop = self.errors.len() - Self::MAX_ERRORS;
             self.errors.drain(..drop);
         }
-        let backoff = 60u64.saturating_mul(1 << self.consecutive_errors.min(16)).min(self.interval_secs.max(60));
+        let backoff = 60u64
+            .saturating_mul(1 << self.consecutive_errors.min(16))
+            .min(self.interval_secs.max(60));
         self.next_run = Some(Timestamp(now.0 + chrono::Duration::seconds(backoff as i64)));
     }
 }
@@ -247,8 +268,24 @@ mod tests {
         assert_eq!(s.consecutive_errors, 1);
         assert_eq!(s.next_run.unwrap().unix() - t0.unix(), 120);
         assert!(!s.due(t0));
-        s.record_success(t0, ImportCounts { added: 5, updated: 1, expired: 0, skipped: 2 }, Some("c1".into()));
-        s.record_success(t0, ImportCounts { added: 1, ..Default::default() }, None);
+        s.record_success(
+            t0,
+            ImportCounts {
+                added: 5,
+                updated: 1,
+                expired: 0,
+                skipped: 2,
+            },
+            Some("c1".into()),
+        );
+        s.record_success(
+            t0,
+            ImportCounts {
+                added: 1,
+                ..Default::default()
+            },
+            None,
+        );
         assert_eq!(s.total_counts.added, 6);
         assert_eq!(s.cursor.as_deref(), Some("c1"));
         assert_eq!(s.consecutive_errors, 0);
@@ -265,7 +302,8 @@ mod tests {
     #[test]
     fn decay_bounds_validity_and_false_positive_disables() {
         let t0 = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
-        let mut r = IndicatorRecord::from_value(Observable::ipv4("81.2.69.142").unwrap(), "test", t0);
+        let mut r =
+            IndicatorRecord::from_value(Observable::ipv4("81.2.69.142").unwrap(), "test", t0);
         r.confidence = 80;
         let cfg = DecayConfig::default();
         let until = r.effective_until(&cfg).unwrap();

@@ -115,18 +115,26 @@ impl CveRecord {
 
     /// The English description.
     pub fn description(&self) -> Option<&str> {
-        self.descriptions.iter().find(|d| d.lang == "en").map(|d| d.value.as_str())
+        self.descriptions
+            .iter()
+            .find(|d| d.lang == "en")
+            .map(|d| d.value.as_str())
     }
 
     /// The CVSS v3.x (else v2) base score, preferring NVD's own (Primary) assessment.
     pub fn base_score(&self) -> Option<f64> {
         for key in ["cvssMetricV31", "cvssMetricV30", "cvssMetricV2"] {
-            let Some(arr) = self.metrics.get(key).and_then(Value::as_array) else { continue };
+            let Some(arr) = self.metrics.get(key).and_then(Value::as_array) else {
+                continue;
+            };
             let pick = arr
                 .iter()
                 .find(|m| m.get("type").and_then(Value::as_str) == Some("Primary"))
                 .or_else(|| arr.first());
-            if let Some(s) = pick.and_then(|m| m.pointer("/cvssData/baseScore")).and_then(Value::as_f64) {
+            if let Some(s) = pick
+                .and_then(|m| m.pointer("/cvssData/baseScore"))
+                .and_then(Value::as_f64)
+            {
                 return Some(s);
             }
         }
@@ -200,8 +208,16 @@ impl NvdClient {
             .timeout(cfg.timeout)
             .user_agent("ward-intel")
             .build()
-            .map_err(|e| IntelError::Http { url: cfg.base_url.clone(), message: e.to_string() })?;
-        Ok(NvdClient { cfg, http, last_request: None, requests: 0 })
+            .map_err(|e| IntelError::Http {
+                url: cfg.base_url.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(NvdClient {
+            cfg,
+            http,
+            last_request: None,
+            requests: 0,
+        })
     }
 
     async fn pace(&mut self) {
@@ -213,20 +229,33 @@ impl NvdClient {
     }
 
     /// Fetches one page.
-    pub async fn page(&mut self, params: &[(&str, String)], start_index: u64) -> Result<CveResponse> {
+    pub async fn page(
+        &mut self,
+        params: &[(&str, String)],
+        start_index: u64,
+    ) -> Result<CveResponse> {
         self.pace().await;
         self.requests += 1;
         let mut q: Vec<(&str, String)> = params.to_vec();
-        q.push(("resultsPerPage", self.cfg.page_size.clamp(1, MAX_PAGE).to_string()));
+        q.push((
+            "resultsPerPage",
+            self.cfg.page_size.clamp(1, MAX_PAGE).to_string(),
+        ));
         q.push(("startIndex", start_index.to_string()));
         let mut req = self.http.get(&self.cfg.base_url).query(&q);
         if let Some(k) = &self.cfg.api_key {
             req = req.header("apiKey", k);
         }
         let url = self.cfg.base_url.clone();
-        let resp = req.send().await.map_err(|e| IntelError::Http { url: url.clone(), message: e.to_string() })?;
+        let resp = req.send().await.map_err(|e| IntelError::Http {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| IntelError::Http { url: url.clone(), message: e.to_string() })?;
+        let body = resp.bytes().await.map_err(|e| IntelError::Http {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
         if !status.is_success() {
             return Err(IntelError::Status {
                 url,
@@ -239,7 +268,11 @@ impl NvdClient {
 
     /// Every CVE modified in `[start, end]`, window by window, page by page. A record
     /// seen in two windows is returned once (the later copy).
-    pub async fn modified_between(&mut self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<CveRecord>> {
+    pub async fn modified_between(
+        &mut self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<CveRecord>> {
         let mut out: Vec<CveRecord> = Vec::new();
         let mut pos = std::collections::HashMap::new();
         let fmt = |d: DateTime<Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -282,11 +315,17 @@ mod tests {
         assert_eq!(eb.id, "CVE-2017-0144");
         assert_eq!(eb.configurations.len(), 9);
         assert_eq!(eb.configurations[0].operator.as_deref(), Some("AND"));
-        assert!(eb.configurations[0].nodes[0].cpe_match[0].criteria.contains("server_message_block:1.0"));
+        assert!(eb.configurations[0].nodes[0].cpe_match[0]
+            .criteria
+            .contains("server_message_block:1.0"));
         assert_eq!(eb.base_score(), Some(8.8));
         assert!(eb.description().unwrap().contains("SMBv1"));
         let cb = CveRecord::parse(&load("CVE-2023-4966.json")).unwrap();
-        assert_eq!(cb.base_score(), Some(7.5), "NVD Primary score, not the CNA's 9.4");
+        assert_eq!(
+            cb.base_score(),
+            Some(7.5),
+            "NVD Primary score, not the CNA's 9.4"
+        );
         let env = CveResponse::parse(&load("nvd-api2-envelope-subset.json")).unwrap();
         assert_eq!(env.total_results, 3);
         assert_eq!(env.vulnerabilities.len(), 3);
@@ -295,11 +334,17 @@ mod tests {
 
     #[test]
     fn windows_are_at_most_120_days() {
-        let s = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
-        let e = DateTime::parse_from_rfc3339("2025-12-31T00:00:00Z").unwrap().with_timezone(&Utc);
+        let s = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let e = DateTime::parse_from_rfc3339("2025-12-31T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let w = windows(s, e);
         assert_eq!(w.len(), 4);
-        assert!(w.iter().all(|(a, b)| *b - *a <= chrono::Duration::days(120)));
+        assert!(w
+            .iter()
+            .all(|(a, b)| *b - *a <= chrono::Duration::days(120)));
         assert_eq!(w[0].0, s);
         assert_eq!(w[3].1, e);
         assert!(w.windows(2).all(|p| p[0].1 == p[1].0));

@@ -116,7 +116,11 @@ impl Range {
         });
         let mut affected = false;
         for (v, kind) in evs {
-            let cmp = if v == "0" { std::cmp::Ordering::Greater } else { compare_versions(version, v) };
+            let cmp = if v == "0" {
+                std::cmp::Ordering::Greater
+            } else {
+                compare_versions(version, v)
+            };
             match kind {
                 0 if cmp != std::cmp::Ordering::Less => affected = true,
                 1 if cmp != std::cmp::Ordering::Less => affected = false,
@@ -132,7 +136,8 @@ impl Range {
 impl Affected {
     /// Is `version` of this package affected (explicit `versions` list or a range)?
     pub fn affects(&self, version: &str) -> bool {
-        self.versions.iter().any(|v| v == version) || self.ranges.iter().any(|r| r.contains(version))
+        self.versions.iter().any(|v| v == version)
+            || self.ranges.iter().any(|r| r.contains(version))
     }
 }
 
@@ -141,7 +146,10 @@ mod tests {
     use super::*;
 
     fn load(name: &str) -> OsvRecord {
-        OsvRecord::parse(&std::fs::read(crate::test_support::shared_data().join("osv").join(name)).unwrap()).unwrap()
+        OsvRecord::parse(
+            &std::fs::read(crate::test_support::shared_data().join("osv").join(name)).unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -154,7 +162,11 @@ mod tests {
         assert!(a.affects("2.5.15"));
         assert!(!a.affects("2.5.16"));
         assert!(!a.affects("2.4.20"));
-        for f in ["equals_with_patch.osv.json", "equals_no_patch.osv.json", "greater_than_equals_no_patch.osv.json"] {
+        for f in [
+            "equals_with_patch.osv.json",
+            "equals_no_patch.osv.json",
+            "greater_than_equals_no_patch.osv.json",
+        ] {
             let r = load(f);
             assert!(!r.affected.is_empty(), "{f}");
         }
@@ -178,8 +190,18 @@ mod tests {
             type_: "SEMVER".into(),
             repo: None,
             events: vec![
-                RangeEvent { introduced: Some("0".into()), fixed: None, last_affected: None, limit: None },
-                RangeEvent { introduced: None, fixed: None, last_affected: Some("1.4.2".into()), limit: None },
+                RangeEvent {
+                    introduced: Some("0".into()),
+                    fixed: None,
+                    last_affected: None,
+                    limit: None,
+                },
+                RangeEvent {
+                    introduced: None,
+                    fixed: None,
+                    last_affected: Some("1.4.2".into()),
+                    limit: None,
+                },
             ],
         };
         assert!(r.contains("0.0.1"));

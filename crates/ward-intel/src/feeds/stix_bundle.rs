@@ -31,7 +31,10 @@ pub fn import_objects(objects: Vec<StixObject>, source: &str, default_tlp: Tlp) 
         match o {
             StixObject::Indicator(i) => {
                 if i.common.revoked {
-                    out.skipped.push((i.common.id.clone(), IntelError::field("indicator", "revoked", "is true")));
+                    out.skipped.push((
+                        i.common.id.clone(),
+                        IntelError::field("indicator", "revoked", "is true"),
+                    ));
                     continue;
                 }
                 if i.pattern_type.as_deref().is_some_and(|t| t != "stix") {
@@ -42,21 +45,37 @@ pub fn import_objects(objects: Vec<StixObject>, source: &str, default_tlp: Tlp) 
                     continue;
                 }
                 let Some(p) = i.pattern.as_deref() else {
-                    out.skipped.push((i.common.id.clone(), IntelError::field("indicator", "pattern", "missing")));
+                    out.skipped.push((
+                        i.common.id.clone(),
+                        IntelError::field("indicator", "pattern", "missing"),
+                    ));
                     continue;
                 };
                 match parse_pattern(p) {
                     Ok(values) => {
-                        let valid_from = i.valid_from.or(i.common.created).unwrap_or_else(Timestamp::now);
+                        let valid_from = i
+                            .valid_from
+                            .or(i.common.created)
+                            .unwrap_or_else(Timestamp::now);
                         for v in values {
-                            let mut r = IndicatorRecord::with_id(i.common.id.clone(), v, source, valid_from);
+                            let mut r = IndicatorRecord::with_id(
+                                i.common.id.clone(),
+                                v,
+                                source,
+                                valid_from,
+                            );
                             r.name = i.name.clone();
                             r.description = i.description.clone();
                             r.tlp = i.common.tlp().unwrap_or(default_tlp);
                             r.distribution = Distribution::All;
                             r.confidence = i.common.confidence.unwrap_or(50).min(100);
                             r.valid_until = i.valid_until;
-                            r.labels = i.indicator_types.iter().chain(&i.common.labels).cloned().collect();
+                            r.labels = i
+                                .indicator_types
+                                .iter()
+                                .chain(&i.common.labels)
+                                .cloned()
+                                .collect();
                             out.indicators.push(r);
                         }
                     }
@@ -104,7 +123,10 @@ mod tests {
 
     #[test]
     fn medallion_seed_collection_imports() {
-        let raw = std::fs::read(crate::test_support::shared_data().join("taxii/medallion_default_data.json")).unwrap();
+        let raw = std::fs::read(
+            crate::test_support::shared_data().join("taxii/medallion_default_data.json"),
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let coll = v["trustgroup1"]["collections"]
             .as_array()
@@ -123,7 +145,11 @@ mod tests {
         assert_eq!(imp.objects.len(), n);
         assert!(!imp.indicators.is_empty());
         assert!(imp.skipped.is_empty(), "{:?}", imp.skipped);
-        let sha = imp.indicators.iter().find(|r| r.observable.value().starts_with("ef537f25")).unwrap();
+        let sha = imp
+            .indicators
+            .iter()
+            .find(|r| r.observable.value().starts_with("ef537f25"))
+            .unwrap();
         assert!(sha.id.starts_with("indicator--"));
         assert_eq!(sha.tlp, Tlp::Green);
     }

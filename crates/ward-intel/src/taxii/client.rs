@@ -5,7 +5,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{ApiRoot, Collection, Collections, Discovery, Envelope, Manifest, Status, TAXII_MEDIA_TYPE};
+use super::{
+    ApiRoot, Collection, Collections, Discovery, Envelope, Manifest, Status, TAXII_MEDIA_TYPE,
+};
 use crate::error::{IntelError, Result};
 
 /// Credentials.
@@ -80,7 +82,11 @@ pub struct TaxiiClient {
 }
 
 fn join(base: &str, rest: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), rest.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        rest.trim_start_matches('/')
+    )
 }
 
 impl TaxiiClient {
@@ -89,7 +95,10 @@ impl TaxiiClient {
             .timeout(std::time::Duration::from_secs(60))
             .user_agent("ward-intel")
             .build()
-            .map_err(|e| IntelError::Http { url: String::new(), message: e.to_string() })?;
+            .map_err(|e| IntelError::Http {
+                url: String::new(),
+                message: e.to_string(),
+            })?;
         Ok(TaxiiClient { http, auth })
     }
 
@@ -107,20 +116,35 @@ impl TaxiiClient {
             .header(ACCEPT, TAXII_MEDIA_TYPE)
             .send()
             .await
-            .map_err(|e| IntelError::Http { url: url.to_string(), message: e.to_string() })?;
+            .map_err(|e| IntelError::Http {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
             let body = resp.text().await.unwrap_or_default();
-            return Err(IntelError::Status { url: url.to_string(), status, body: body.chars().take(500).collect() });
+            return Err(IntelError::Status {
+                url: url.to_string(),
+                status,
+                body: body.chars().take(500).collect(),
+            });
         }
         Ok(resp)
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, url: &str, q: &[(String, String)]) -> Result<(T, reqwest::header::HeaderMap)> {
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        q: &[(String, String)],
+    ) -> Result<(T, reqwest::header::HeaderMap)> {
         let resp = self.send(self.http.get(url).query(q), url).await?;
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| IntelError::Http { url: url.to_string(), message: e.to_string() })?;
-        let v = serde_json::from_slice(&bytes).map_err(|e| IntelError::json(format!("TAXII response from {url}"), e))?;
+        let bytes = resp.bytes().await.map_err(|e| IntelError::Http {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+        let v = serde_json::from_slice(&bytes)
+            .map_err(|e| IntelError::json(format!("TAXII response from {url}"), e))?;
         Ok((v, headers))
     }
 
@@ -141,23 +165,50 @@ impl TaxiiClient {
     }
 
     /// One page of `GET {api_root}/collections/{id}/objects/`.
-    pub async fn objects_page(&self, api_root: &str, collection: &str, q: &ObjectsQuery) -> Result<ObjectsPage> {
+    pub async fn objects_page(
+        &self,
+        api_root: &str,
+        collection: &str,
+        q: &ObjectsQuery,
+    ) -> Result<ObjectsPage> {
         let url = join(api_root, &format!("collections/{collection}/objects/"));
         let (envelope, h): (Envelope, _) = self.get_json(&url, &q.params()).await?;
         let hv = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(String::from);
-        Ok(ObjectsPage { envelope, date_added_first: hv("x-taxii-date-added-first"), date_added_last: hv("x-taxii-date-added-last") })
+        Ok(ObjectsPage {
+            envelope,
+            date_added_first: hv("x-taxii-date-added-first"),
+            date_added_last: hv("x-taxii-date-added-last"),
+        })
     }
 
     /// `GET …/manifest/`.
-    pub async fn manifest(&self, api_root: &str, collection: &str, q: &ObjectsQuery) -> Result<Manifest> {
+    pub async fn manifest(
+        &self,
+        api_root: &str,
+        collection: &str,
+        q: &ObjectsQuery,
+    ) -> Result<Manifest> {
         let url = join(api_root, &format!("collections/{collection}/manifest/"));
         Ok(self.get_json(&url, &q.params()).await?.0)
     }
 
     /// Polls a collection from `added_after` to the end, following `next`.
-    pub async fn poll(&self, api_root: &str, collection: &str, added_after: Option<&str>, limit: u64) -> Result<PollResult> {
-        let mut q = ObjectsQuery { added_after: added_after.map(String::from), limit: Some(limit), ..Default::default() };
-        let mut out = PollResult { cursor: added_after.map(String::from), ..Default::default() };
+    pub async fn poll(
+        &self,
+        api_root: &str,
+        collection: &str,
+        added_after: Option<&str>,
+        limit: u64,
+    ) -> Result<PollResult> {
+        let mut q = ObjectsQuery {
+            added_after: added_after.map(String::from),
+            limit: Some(limit),
+            ..Default::default()
+        };
+        let mut out = PollResult {
+            cursor: added_after.map(String::from),
+            ..Default::default()
+        };
         // `next` may legitimately repeat (medallion keeps one token per paging session),
         // so the guard against a server that says "more" forever is a page cap.
         for _ in 0..100_000 {
@@ -177,16 +228,35 @@ impl TaxiiClient {
     }
 
     /// `POST …/objects/` with an envelope; returns the status resource (202).
-    pub async fn add_objects(&self, api_root: &str, collection: &str, objects: Vec<Value>) -> Result<Status> {
+    pub async fn add_objects(
+        &self,
+        api_root: &str,
+        collection: &str,
+        objects: Vec<Value>,
+    ) -> Result<Status> {
         let url = join(api_root, &format!("collections/{collection}/objects/"));
         let body = serde_json::json!({ "objects": objects }).to_string();
-        let resp = self.send(self.http.post(&url).header(CONTENT_TYPE, TAXII_MEDIA_TYPE).body(body), &url).await?;
-        let bytes = resp.bytes().await.map_err(|e| IntelError::Http { url: url.clone(), message: e.to_string() })?;
+        let resp = self
+            .send(
+                self.http
+                    .post(&url)
+                    .header(CONTENT_TYPE, TAXII_MEDIA_TYPE)
+                    .body(body),
+                &url,
+            )
+            .await?;
+        let bytes = resp.bytes().await.map_err(|e| IntelError::Http {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
         serde_json::from_slice(&bytes).map_err(|e| IntelError::json("TAXII status", e))
     }
 
     /// `GET {api_root}/status/{id}/`.
     pub async fn status(&self, api_root: &str, id: &str) -> Result<Status> {
-        Ok(self.get_json(&join(api_root, &format!("status/{id}/")), &[]).await?.0)
+        Ok(self
+            .get_json(&join(api_root, &format!("status/{id}/")), &[])
+            .await?
+            .0)
     }
 }

@@ -28,7 +28,10 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{ApiRoot, Collection, Discovery, Envelope, Manifest, ManifestRecord, Status, Versions, STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE};
+use super::{
+    ApiRoot, Collection, Discovery, Envelope, Manifest, ManifestRecord, Status, Versions,
+    STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE,
+};
 use crate::policy::{can_read, AccessMeta, Distribution, Role, Viewer};
 use crate::stix::Timestamp;
 use crate::tlp::Tlp;
@@ -50,10 +53,18 @@ pub struct TaxiiError {
 
 impl TaxiiError {
     pub fn new(status: u16, title: &str, description: impl Into<String>) -> Self {
-        TaxiiError { status, title: title.into(), description: description.into() }
+        TaxiiError {
+            status,
+            title: title.into(),
+            description: description.into(),
+        }
     }
     pub fn not_found(what: &str) -> Self {
-        Self::new(404, "Not Found", format!("{what} does not exist or is not visible to you"))
+        Self::new(
+            404,
+            "Not Found",
+            format!("{what} does not exist or is not visible to you"),
+        )
     }
     pub fn forbidden(what: &str) -> Self {
         Self::new(403, "Forbidden", what.to_string())
@@ -68,9 +79,15 @@ impl IntoResponse for TaxiiError {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = json!({"title": self.title, "description": self.description, "http_status": self.status.to_string()});
         let mut r = (status, body.to_string()).into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(TAXII_MEDIA_TYPE));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(TAXII_MEDIA_TYPE),
+        );
         if self.status == 401 {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ward TAXII\", Bearer"));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ward TAXII\", Bearer"),
+            );
         }
         r
     }
@@ -93,14 +110,23 @@ impl ObjectFilter {
     /// Parses the query string.
     pub fn from_query(q: &[(String, String)]) -> Result<Self, TaxiiError> {
         let mut f = ObjectFilter::default();
-        let list = |v: &str| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>();
+        let list = |v: &str| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        };
         for (k, v) in q {
             match k.as_str() {
                 "added_after" => {
-                    f.added_after = Some(Timestamp::parse(v).map_err(|_| TaxiiError::bad_request(format!("added_after {v:?} is not a timestamp")))?)
+                    f.added_after = Some(Timestamp::parse(v).map_err(|_| {
+                        TaxiiError::bad_request(format!("added_after {v:?} is not a timestamp"))
+                    })?)
                 }
                 "limit" => {
-                    let n: usize = v.parse().map_err(|_| TaxiiError::bad_request(format!("limit {v:?} is not a number")))?;
+                    let n: usize = v.parse().map_err(|_| {
+                        TaxiiError::bad_request(format!("limit {v:?} is not a number"))
+                    })?;
                     if n == 0 {
                         return Err(TaxiiError::bad_request("limit must be positive"));
                     }
@@ -134,19 +160,59 @@ pub trait TaxiiBackend: Send + Sync + 'static {
     type Principal: Send + Sync + 'static;
 
     /// Resolves credentials (API key as Basic password or Bearer token).
-    fn authenticate(&self, cred: &Credential) -> impl Future<Output = Option<Self::Principal>> + Send;
-    fn discovery(&self, p: &Self::Principal) -> impl Future<Output = Result<Discovery, TaxiiError>> + Send;
-    fn api_root(&self, p: &Self::Principal, root: &str) -> impl Future<Output = Result<ApiRoot, TaxiiError>> + Send;
-    fn collections(&self, p: &Self::Principal, root: &str) -> impl Future<Output = Result<Vec<Collection>, TaxiiError>> + Send;
-    fn objects(&self, p: &Self::Principal, root: &str, collection: &str, f: &ObjectFilter)
-        -> impl Future<Output = Result<Page<Value>, TaxiiError>> + Send;
-    fn manifest(&self, p: &Self::Principal, root: &str, collection: &str, f: &ObjectFilter)
-        -> impl Future<Output = Result<Page<ManifestRecord>, TaxiiError>> + Send;
-    fn versions(&self, p: &Self::Principal, root: &str, collection: &str, object_id: &str, f: &ObjectFilter)
-        -> impl Future<Output = Result<Page<String>, TaxiiError>> + Send;
-    fn add_objects(&self, p: &Self::Principal, root: &str, collection: &str, objects: Vec<Value>)
-        -> impl Future<Output = Result<Status, TaxiiError>> + Send;
-    fn status(&self, p: &Self::Principal, root: &str, id: &str) -> impl Future<Output = Result<Status, TaxiiError>> + Send;
+    fn authenticate(
+        &self,
+        cred: &Credential,
+    ) -> impl Future<Output = Option<Self::Principal>> + Send;
+    fn discovery(
+        &self,
+        p: &Self::Principal,
+    ) -> impl Future<Output = Result<Discovery, TaxiiError>> + Send;
+    fn api_root(
+        &self,
+        p: &Self::Principal,
+        root: &str,
+    ) -> impl Future<Output = Result<ApiRoot, TaxiiError>> + Send;
+    fn collections(
+        &self,
+        p: &Self::Principal,
+        root: &str,
+    ) -> impl Future<Output = Result<Vec<Collection>, TaxiiError>> + Send;
+    fn objects(
+        &self,
+        p: &Self::Principal,
+        root: &str,
+        collection: &str,
+        f: &ObjectFilter,
+    ) -> impl Future<Output = Result<Page<Value>, TaxiiError>> + Send;
+    fn manifest(
+        &self,
+        p: &Self::Principal,
+        root: &str,
+        collection: &str,
+        f: &ObjectFilter,
+    ) -> impl Future<Output = Result<Page<ManifestRecord>, TaxiiError>> + Send;
+    fn versions(
+        &self,
+        p: &Self::Principal,
+        root: &str,
+        collection: &str,
+        object_id: &str,
+        f: &ObjectFilter,
+    ) -> impl Future<Output = Result<Page<String>, TaxiiError>> + Send;
+    fn add_objects(
+        &self,
+        p: &Self::Principal,
+        root: &str,
+        collection: &str,
+        objects: Vec<Value>,
+    ) -> impl Future<Output = Result<Status, TaxiiError>> + Send;
+    fn status(
+        &self,
+        p: &Self::Principal,
+        root: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Status, TaxiiError>> + Send;
 }
 
 /// `date_added` as TAXII writes it (microseconds).
@@ -156,13 +222,22 @@ pub fn taxii_time(t: &Timestamp) -> String {
 
 fn taxii_json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     let mut r = (status, serde_json::to_string(body).unwrap_or_default()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(TAXII_MEDIA_TYPE));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(TAXII_MEDIA_TYPE),
+    );
     r
 }
 
 fn with_date_headers<T>(mut r: Response, page: &Page<T>) -> Response {
-    for (name, t) in [("x-taxii-date-added-first", &page.date_added_first), ("x-taxii-date-added-last", &page.date_added_last)] {
-        if let Some(v) = t.as_ref().and_then(|t| HeaderValue::from_str(&taxii_time(t)).ok()) {
+    for (name, t) in [
+        ("x-taxii-date-added-first", &page.date_added_first),
+        ("x-taxii-date-added-last", &page.date_added_last),
+    ] {
+        if let Some(v) = t
+            .as_ref()
+            .and_then(|t| HeaderValue::from_str(&taxii_time(t)).ok())
+        {
             r.headers_mut().insert(name, v);
         }
     }
@@ -171,16 +246,25 @@ fn with_date_headers<T>(mut r: Response, page: &Page<T>) -> Response {
 
 /// The Accept header must ask for TAXII 2.1 JSON.
 fn check_accept(h: &HeaderMap) -> Result<(), TaxiiError> {
-    let ok = h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| {
-        a.split(',').any(|m| {
-            let m = m.trim().replace(' ', "").to_ascii_lowercase();
-            m == "application/taxii+json;version=2.1" || m == "application/taxii+json" || m.starts_with("application/taxii+json;version=2.1;")
-        })
-    });
+    let ok = h
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',').any(|m| {
+                let m = m.trim().replace(' ', "").to_ascii_lowercase();
+                m == "application/taxii+json;version=2.1"
+                    || m == "application/taxii+json"
+                    || m.starts_with("application/taxii+json;version=2.1;")
+            })
+        });
     if ok {
         Ok(())
     } else {
-        Err(TaxiiError::new(406, "Not Acceptable", format!("Accept must be {TAXII_MEDIA_TYPE}")))
+        Err(TaxiiError::new(
+            406,
+            "Not Acceptable",
+            format!("Accept must be {TAXII_MEDIA_TYPE}"),
+        ))
     }
 }
 
@@ -191,23 +275,37 @@ fn credential(h: &HeaderMap) -> Option<Credential> {
         return Some(Credential::Bearer(rest.trim().to_string()));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let raw = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?;
         let s = String::from_utf8(raw).ok()?;
         let (u, p) = s.split_once(':')?;
-        return Some(Credential::Basic { user: u.to_string(), password: p.to_string() });
+        return Some(Credential::Basic {
+            user: u.to_string(),
+            password: p.to_string(),
+        });
     }
     None
 }
 
 async fn principal<B: TaxiiBackend>(b: &B, h: &HeaderMap) -> Result<B::Principal, TaxiiError> {
     check_accept(h)?;
-    let cred = credential(h).ok_or_else(|| TaxiiError::new(401, "Unauthorized", "credentials required (Basic or Bearer)"))?;
-    b.authenticate(&cred).await.ok_or_else(|| TaxiiError::new(401, "Unauthorized", "credentials not recognised"))
+    let cred = credential(h).ok_or_else(|| {
+        TaxiiError::new(
+            401,
+            "Unauthorized",
+            "credentials required (Basic or Bearer)",
+        )
+    })?;
+    b.authenticate(&cred)
+        .await
+        .ok_or_else(|| TaxiiError::new(401, "Unauthorized", "credentials not recognised"))
 }
 
 fn query(q: Option<String>) -> Result<ObjectFilter, TaxiiError> {
     let pairs: Vec<(String, String)> = match q {
-        Some(q) => serde_urlencoded::from_str(&q).map_err(|e| TaxiiError::bad_request(format!("query string: {e}")))?,
+        Some(q) => serde_urlencoded::from_str(&q)
+            .map_err(|e| TaxiiError::bad_request(format!("query string: {e}")))?,
         None => Vec::new(),
     };
     ObjectFilter::from_query(&pairs)
@@ -215,25 +313,50 @@ fn query(q: Option<String>) -> Result<ObjectFilter, TaxiiError> {
 
 type S<B> = State<Arc<B>>;
 
-async fn h_discovery<B: TaxiiBackend>(State(b): S<B>, h: HeaderMap) -> Result<Response, TaxiiError> {
+async fn h_discovery<B: TaxiiBackend>(
+    State(b): S<B>,
+    h: HeaderMap,
+) -> Result<Response, TaxiiError> {
     let p = principal(&*b, &h).await?;
     Ok(taxii_json(StatusCode::OK, &b.discovery(&p).await?))
 }
 
-async fn h_root<B: TaxiiBackend>(State(b): S<B>, Path(root): Path<String>, h: HeaderMap) -> Result<Response, TaxiiError> {
+async fn h_root<B: TaxiiBackend>(
+    State(b): S<B>,
+    Path(root): Path<String>,
+    h: HeaderMap,
+) -> Result<Response, TaxiiError> {
     let p = principal(&*b, &h).await?;
     Ok(taxii_json(StatusCode::OK, &b.api_root(&p, &root).await?))
 }
 
-async fn h_collections<B: TaxiiBackend>(State(b): S<B>, Path(root): Path<String>, h: HeaderMap) -> Result<Response, TaxiiError> {
+async fn h_collections<B: TaxiiBackend>(
+    State(b): S<B>,
+    Path(root): Path<String>,
+    h: HeaderMap,
+) -> Result<Response, TaxiiError> {
     let p = principal(&*b, &h).await?;
-    Ok(taxii_json(StatusCode::OK, &json!({"collections": b.collections(&p, &root).await?})))
+    Ok(taxii_json(
+        StatusCode::OK,
+        &json!({"collections": b.collections(&p, &root).await?}),
+    ))
 }
 
-async fn h_collection<B: TaxiiBackend>(State(b): S<B>, Path((root, id)): Path<(String, String)>, h: HeaderMap) -> Result<Response, TaxiiError> {
+async fn h_collection<B: TaxiiBackend>(
+    State(b): S<B>,
+    Path((root, id)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Result<Response, TaxiiError> {
     let p = principal(&*b, &h).await?;
-    let c = b.collections(&p, &root).await?.into_iter().find(|c| c.id == id || c.alias.as_deref() == Some(&id));
-    Ok(taxii_json(StatusCode::OK, &c.ok_or_else(|| TaxiiError::not_found("collection"))?))
+    let c = b
+        .collections(&p, &root)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id || c.alias.as_deref() == Some(&id));
+    Ok(taxii_json(
+        StatusCode::OK,
+        &c.ok_or_else(|| TaxiiError::not_found("collection"))?,
+    ))
 }
 
 async fn h_objects<B: TaxiiBackend>(
@@ -245,7 +368,11 @@ async fn h_objects<B: TaxiiBackend>(
     let p = principal(&*b, &h).await?;
     let f = query(q)?;
     let page = b.objects(&p, &root, &id, &f).await?;
-    let env = Envelope { more: page.more, next: page.next.clone(), objects: page.items.clone() };
+    let env = Envelope {
+        more: page.more,
+        next: page.next.clone(),
+        objects: page.items.clone(),
+    };
     Ok(with_date_headers(taxii_json(StatusCode::OK, &env), &page))
 }
 
@@ -256,11 +383,21 @@ async fn h_add<B: TaxiiBackend>(
     body: Bytes,
 ) -> Result<Response, TaxiiError> {
     let p = principal(&*b, &h).await?;
-    let ct = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").replace(' ', "").to_ascii_lowercase();
+    let ct = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .replace(' ', "")
+        .to_ascii_lowercase();
     if ct != "application/taxii+json;version=2.1" {
-        return Err(TaxiiError::new(415, "Unsupported Media Type", format!("Content-Type must be {TAXII_MEDIA_TYPE}")));
+        return Err(TaxiiError::new(
+            415,
+            "Unsupported Media Type",
+            format!("Content-Type must be {TAXII_MEDIA_TYPE}"),
+        ));
     }
-    let env: Envelope = serde_json::from_slice(&body).map_err(|e| TaxiiError::bad_request(format!("envelope: {e}")))?;
+    let env: Envelope = serde_json::from_slice(&body)
+        .map_err(|e| TaxiiError::bad_request(format!("envelope: {e}")))?;
     let st = b.add_objects(&p, &root, &id, env.objects).await?;
     Ok(taxii_json(StatusCode::ACCEPTED, &st))
 }
@@ -278,7 +415,11 @@ async fn h_object<B: TaxiiBackend>(
     if page.items.is_empty() {
         return Err(TaxiiError::not_found("object"));
     }
-    let env = Envelope { more: page.more, next: page.next.clone(), objects: page.items.clone() };
+    let env = Envelope {
+        more: page.more,
+        next: page.next.clone(),
+        objects: page.items.clone(),
+    };
     Ok(with_date_headers(taxii_json(StatusCode::OK, &env), &page))
 }
 
@@ -294,7 +435,11 @@ async fn h_versions<B: TaxiiBackend>(
     if page.items.is_empty() {
         return Err(TaxiiError::not_found("object"));
     }
-    let v = Versions { more: page.more, next: page.next.clone(), versions: page.items.clone() };
+    let v = Versions {
+        more: page.more,
+        next: page.next.clone(),
+        versions: page.items.clone(),
+    };
     Ok(with_date_headers(taxii_json(StatusCode::OK, &v), &page))
 }
 
@@ -307,11 +452,19 @@ async fn h_manifest<B: TaxiiBackend>(
     let p = principal(&*b, &h).await?;
     let f = query(q)?;
     let page = b.manifest(&p, &root, &id, &f).await?;
-    let m = Manifest { more: page.more, next: page.next.clone(), objects: page.items.clone() };
+    let m = Manifest {
+        more: page.more,
+        next: page.next.clone(),
+        objects: page.items.clone(),
+    };
     Ok(with_date_headers(taxii_json(StatusCode::OK, &m), &page))
 }
 
-async fn h_status<B: TaxiiBackend>(State(b): S<B>, Path((root, id)): Path<(String, String)>, h: HeaderMap) -> Result<Response, TaxiiError> {
+async fn h_status<B: TaxiiBackend>(
+    State(b): S<B>,
+    Path((root, id)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Result<Response, TaxiiError> {
     let p = principal(&*b, &h).await?;
     Ok(taxii_json(StatusCode::OK, &b.status(&p, &root, &id).await?))
 }
@@ -323,9 +476,18 @@ pub fn router<B: TaxiiBackend>(backend: Arc<B>) -> Router {
         .route("/{root}/", get(h_root::<B>))
         .route("/{root}/collections/", get(h_collections::<B>))
         .route("/{root}/collections/{id}/", get(h_collection::<B>))
-        .route("/{root}/collections/{id}/objects/", get(h_objects::<B>).post(h_add::<B>))
-        .route("/{root}/collections/{id}/objects/{object_id}/", get(h_object::<B>))
-        .route("/{root}/collections/{id}/objects/{object_id}/versions/", get(h_versions::<B>))
+        .route(
+            "/{root}/collections/{id}/objects/",
+            get(h_objects::<B>).post(h_add::<B>),
+        )
+        .route(
+            "/{root}/collections/{id}/objects/{object_id}/",
+            get(h_object::<B>),
+        )
+        .route(
+            "/{root}/collections/{id}/objects/{object_id}/versions/",
+            get(h_versions::<B>),
+        )
         .route("/{root}/collections/{id}/manifest/", get(h_manifest::<B>))
         .route("/{root}/status/{id}/", get(h_status::<B>))
         // taxii2-client builds the status URL without the trailing slash.
@@ -396,22 +558,40 @@ pub struct MemoryBackend {
 }
 
 fn version_of(o: &Value) -> Option<Timestamp> {
-    o.get("modified").or_else(|| o.get("created")).and_then(Value::as_str).and_then(|s| Timestamp::parse(s).ok())
+    o.get("modified")
+        .or_else(|| o.get("created"))
+        .and_then(Value::as_str)
+        .and_then(|s| Timestamp::parse(s).ok())
 }
 
 fn cursor(o: &StoredObject) -> String {
-    format!("{}_{}_{}", o.date_added.0.timestamp_micros(), o.version.0.timestamp_micros(), o.id)
+    format!(
+        "{}_{}_{}",
+        o.date_added.0.timestamp_micros(),
+        o.version.0.timestamp_micros(),
+        o.id
+    )
 }
 
 fn parse_cursor(s: &str) -> Option<(i64, i64, String)> {
     let mut it = s.splitn(3, '_');
-    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.to_string()))
+    Some((
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.to_string(),
+    ))
 }
 
 impl MemoryBackend {
     pub fn new(title: &str, max_page: usize) -> Self {
         MemoryBackend {
-            discovery: Discovery { title: title.into(), description: None, contact: None, default: None, api_roots: Vec::new() },
+            discovery: Discovery {
+                title: title.into(),
+                description: None,
+                contact: None,
+                default: None,
+                api_roots: Vec::new(),
+            },
             roots: BTreeMap::new(),
             keys: HashMap::new(),
             max_page: max_page.max(1),
@@ -422,7 +602,12 @@ impl MemoryBackend {
 
     /// Adds an API root (its URL path segment is `name`).
     pub fn add_root(&mut self, name: &str, title: &str, collections: Vec<MemCollection>) {
-        let info = ApiRoot { title: title.into(), description: None, versions: vec![TAXII_MEDIA_TYPE.into()], max_content_length: 104_857_600 };
+        let info = ApiRoot {
+            title: title.into(),
+            description: None,
+            versions: vec![TAXII_MEDIA_TYPE.into()],
+            max_content_length: 104_857_600,
+        };
         self.discovery.api_roots.push(format!("/{name}/"));
         if self.discovery.default.is_none() {
             self.discovery.default = Some(format!("/{name}/"));
@@ -436,7 +621,12 @@ impl MemoryBackend {
         let mut prev = self.last_added_us.load(AtomicOrdering::SeqCst);
         loop {
             let v = now.max(prev + 1);
-            match self.last_added_us.compare_exchange(prev, v, AtomicOrdering::SeqCst, AtomicOrdering::SeqCst) {
+            match self.last_added_us.compare_exchange(
+                prev,
+                v,
+                AtomicOrdering::SeqCst,
+                AtomicOrdering::SeqCst,
+            ) {
                 Ok(_) => return Timestamp(DateTime::from_timestamp_micros(v).unwrap_or_default()),
                 Err(p) => prev = p,
             }
@@ -444,23 +634,57 @@ impl MemoryBackend {
     }
 
     fn coll(&self, root: &str, id: &str) -> Result<&MemCollection, TaxiiError> {
-        let (_, cs) = self.roots.get(root).ok_or_else(|| TaxiiError::not_found("API root"))?;
-        cs.iter().find(|c| c.info.id == id || c.info.alias.as_deref() == Some(id)).ok_or_else(|| TaxiiError::not_found("collection"))
+        let (_, cs) = self
+            .roots
+            .get(root)
+            .ok_or_else(|| TaxiiError::not_found("API root"))?;
+        cs.iter()
+            .find(|c| c.info.id == id || c.info.alias.as_deref() == Some(id))
+            .ok_or_else(|| TaxiiError::not_found("collection"))
     }
 
     /// Stores an object (seed data, the store's own publications); `date_added` now.
-    pub fn insert(&self, root: &str, collection: &str, object: Value, access: AccessMeta) -> Result<Timestamp, TaxiiError> {
+    pub fn insert(
+        &self,
+        root: &str,
+        collection: &str,
+        object: Value,
+        access: AccessMeta,
+    ) -> Result<Timestamp, TaxiiError> {
         let c = self.coll(root, collection)?;
-        let id = object.get("id").and_then(Value::as_str).ok_or_else(|| TaxiiError::bad_request("object without id"))?.to_string();
-        let type_ = object.get("type").and_then(Value::as_str).unwrap_or("").to_string();
-        let spec_version = object.get("spec_version").and_then(Value::as_str).unwrap_or("2.1").to_string();
+        let id = object
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TaxiiError::bad_request("object without id"))?
+            .to_string();
+        let type_ = object
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let spec_version = object
+            .get("spec_version")
+            .and_then(Value::as_str)
+            .unwrap_or("2.1")
+            .to_string();
         let date_added = self.next_added();
         let version = version_of(&object).unwrap_or(date_added);
         let mut data = c.data.write().unwrap_or_else(|p| p.into_inner());
-        let e = data.versions.entry(id.clone()).or_insert((version, version));
+        let e = data
+            .versions
+            .entry(id.clone())
+            .or_insert((version, version));
         e.0 = e.0.min(version);
         e.1 = e.1.max(version);
-        let so = StoredObject { id, type_, spec_version, version, date_added, access, object: Arc::new(object) };
+        let so = StoredObject {
+            id,
+            type_,
+            spec_version,
+            version,
+            date_added,
+            access,
+            object: Arc::new(object),
+        };
         // date_added only grows, so appending keeps the order.
         data.objects.push(so);
         Ok(date_added)
@@ -479,9 +703,16 @@ impl MemoryBackend {
         let limit = f.limit.unwrap_or(self.max_page).min(self.max_page);
         let start = match &f.next {
             Some(n) => {
-                let (a, v, id) = parse_cursor(n).ok_or_else(|| TaxiiError::bad_request("bad next token"))?;
+                let (a, v, id) =
+                    parse_cursor(n).ok_or_else(|| TaxiiError::bad_request("bad next token"))?;
                 // Binary search on the sort key: the position after the cursor.
-                objs.partition_point(|o| (o.date_added.0.timestamp_micros(), o.version.0.timestamp_micros(), o.id.as_str()) <= (a, v, id.as_str()))
+                objs.partition_point(|o| {
+                    (
+                        o.date_added.0.timestamp_micros(),
+                        o.version.0.timestamp_micros(),
+                        o.id.as_str(),
+                    ) <= (a, v, id.as_str())
+                })
             }
             None => match f.added_after {
                 Some(t) => objs.partition_point(|o| o.date_added <= t),
@@ -490,9 +721,15 @@ impl MemoryBackend {
         };
         // First/last are over all versions of an object, visible or not: a reader who
         // may not see the latest version sees none rather than a stale one.
-        let versions = if f.match_version.is_empty() { vec!["last".to_string()] } else { f.match_version.clone() };
+        let versions = if f.match_version.is_empty() {
+            vec!["last".to_string()]
+        } else {
+            f.match_version.clone()
+        };
         let want_all = versions.iter().any(|v| v == "all");
-        let spec_ok = |o: &StoredObject| f.match_spec_version.is_empty() || f.match_spec_version.contains(&o.spec_version);
+        let spec_ok = |o: &StoredObject| {
+            f.match_spec_version.is_empty() || f.match_spec_version.contains(&o.spec_version)
+        };
         let version_ok = |o: &StoredObject| {
             want_all
                 || versions.iter().any(|v| match v.as_str() {
@@ -501,7 +738,13 @@ impl MemoryBackend {
                     ts => Timestamp::parse(ts).is_ok_and(|t| t == o.version),
                 })
         };
-        let mut page = Page { items: Vec::new(), more: false, next: None, date_added_first: None, date_added_last: None };
+        let mut page = Page {
+            items: Vec::new(),
+            more: false,
+            next: None,
+            date_added_first: None,
+            date_added_last: None,
+        };
         let mut last: Option<&StoredObject> = None;
         for o in &objs[start..] {
             if !can_read(viewer, &o.access)
@@ -549,45 +792,92 @@ impl TaxiiBackend for MemoryBackend {
     }
 
     async fn api_root(&self, _p: &Viewer, root: &str) -> Result<ApiRoot, TaxiiError> {
-        self.roots.get(root).map(|r| r.0.clone()).ok_or_else(|| TaxiiError::not_found("API root"))
+        self.roots
+            .get(root)
+            .map(|r| r.0.clone())
+            .ok_or_else(|| TaxiiError::not_found("API root"))
     }
 
     async fn collections(&self, p: &Viewer, root: &str) -> Result<Vec<Collection>, TaxiiError> {
-        let (_, cs) = self.roots.get(root).ok_or_else(|| TaxiiError::not_found("API root"))?;
+        let (_, cs) = self
+            .roots
+            .get(root)
+            .ok_or_else(|| TaxiiError::not_found("API root"))?;
         Ok(cs
             .iter()
-            .map(|c| Collection { can_read: true, can_write: c.write_roles.contains(&p.role), ..c.info.clone() })
+            .map(|c| Collection {
+                can_read: true,
+                can_write: c.write_roles.contains(&p.role),
+                ..c.info.clone()
+            })
             .collect())
     }
 
-    async fn objects(&self, p: &Viewer, root: &str, collection: &str, f: &ObjectFilter) -> Result<Page<Value>, TaxiiError> {
+    async fn objects(
+        &self,
+        p: &Viewer,
+        root: &str,
+        collection: &str,
+        f: &ObjectFilter,
+    ) -> Result<Page<Value>, TaxiiError> {
         let c = self.coll(root, collection)?;
         let data = c.data.read().unwrap_or_else(|e| e.into_inner());
         self.select(&data, &self.viewer(p), f, |_| true, |o| (*o.object).clone())
     }
 
-    async fn manifest(&self, p: &Viewer, root: &str, collection: &str, f: &ObjectFilter) -> Result<Page<ManifestRecord>, TaxiiError> {
+    async fn manifest(
+        &self,
+        p: &Viewer,
+        root: &str,
+        collection: &str,
+        f: &ObjectFilter,
+    ) -> Result<Page<ManifestRecord>, TaxiiError> {
         let c = self.coll(root, collection)?;
         let data = c.data.read().unwrap_or_else(|e| e.into_inner());
-        self.select(&data, p, f, |_| true, |o| ManifestRecord {
-            id: o.id.clone(),
-            date_added: taxii_time(&o.date_added),
-            version: o.version.to_stix(),
-            media_type: Some(STIX_MEDIA_TYPE.into()),
-        })
+        self.select(
+            &data,
+            p,
+            f,
+            |_| true,
+            |o| ManifestRecord {
+                id: o.id.clone(),
+                date_added: taxii_time(&o.date_added),
+                version: o.version.to_stix(),
+                media_type: Some(STIX_MEDIA_TYPE.into()),
+            },
+        )
     }
 
-    async fn versions(&self, p: &Viewer, root: &str, collection: &str, object_id: &str, f: &ObjectFilter) -> Result<Page<String>, TaxiiError> {
+    async fn versions(
+        &self,
+        p: &Viewer,
+        root: &str,
+        collection: &str,
+        object_id: &str,
+        f: &ObjectFilter,
+    ) -> Result<Page<String>, TaxiiError> {
         let c = self.coll(root, collection)?;
         let data = c.data.read().unwrap_or_else(|e| e.into_inner());
-        let f = ObjectFilter { match_id: vec![object_id.to_string()], match_version: vec!["all".into()], ..f.clone() };
+        let f = ObjectFilter {
+            match_id: vec![object_id.to_string()],
+            match_version: vec!["all".into()],
+            ..f.clone()
+        };
         self.select(&data, p, &f, |_| true, |o| o.version.to_stix())
     }
 
-    async fn add_objects(&self, p: &Viewer, root: &str, collection: &str, objects: Vec<Value>) -> Result<Status, TaxiiError> {
+    async fn add_objects(
+        &self,
+        p: &Viewer,
+        root: &str,
+        collection: &str,
+        objects: Vec<Value>,
+    ) -> Result<Status, TaxiiError> {
         let c = self.coll(root, collection)?;
         if !c.write_roles.contains(&p.role) {
-            return Err(TaxiiError::forbidden("you may not write to this collection"));
+            return Err(TaxiiError::forbidden(
+                "you may not write to this collection",
+            ));
         }
         let mut successes = Vec::new();
         let mut failures = Vec::new();
@@ -595,7 +885,9 @@ impl TaxiiBackend for MemoryBackend {
         for o in objects {
             let id = o.get("id").and_then(Value::as_str).map(String::from);
             let version = version_of(&o).map(|t| t.to_stix());
-            let valid = id.is_some() && o.get("type").and_then(Value::as_str).is_some() && o.get("spec_version").and_then(Value::as_str) == Some("2.1");
+            let valid = id.is_some()
+                && o.get("type").and_then(Value::as_str).is_some()
+                && o.get("spec_version").and_then(Value::as_str) == Some("2.1");
             if !valid {
                 failures.push(json!({"id": id.unwrap_or_default(), "message": "object needs id, type and spec_version 2.1"}));
                 continue;
@@ -610,7 +902,11 @@ impl TaxiiBackend for MemoryBackend {
                 tlp,
                 // The national centre publishes to everyone; a member shares with its
                 // community unless the store says otherwise.
-                distribution: if p.role == Role::CentralAnalyst { Distribution::All } else { Distribution::Community },
+                distribution: if p.role == Role::CentralAnalyst {
+                    Distribution::All
+                } else {
+                    Distribution::Community
+                },
                 community: p.communities.first().cloned().unwrap_or_default(),
                 connected: Vec::new(),
             };
@@ -632,7 +928,10 @@ impl TaxiiBackend for MemoryBackend {
             pending_count: 0,
             pendings: Vec::new(),
         };
-        self.statuses.write().unwrap_or_else(|e| e.into_inner()).insert(format!("{root}/{}", st.id), st.clone());
+        self.statuses
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("{root}/{}", st.id), st.clone());
         Ok(st)
     }
 

@@ -16,19 +16,29 @@ pub fn shared() -> PathBuf {
 pub fn python() -> PathBuf {
     let p = std::env::var_os("WARD_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
     let ok = Command::new(&p)
         .args(["-c", "import medallion, taxii2client, stix2validator"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok, "python peers missing at {} — run scripts/deps/intel.sh (or set WARD_PYTHON)", p.display());
+    assert!(
+        ok,
+        "python peers missing at {} — run scripts/deps/intel.sh (or set WARD_PYTHON)",
+        p.display()
+    );
     p
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A process killed on drop.
