@@ -204,4 +204,39 @@ fn national_ransomware_kev_view_and_csv_import() {
     let targets = db.exposed_to(&assets, "CVE-2017-0144");
     assert_eq!(targets.keys().collect::<Vec<_>>(), ["RXA"]);
     assert!(parse_assets_csv(b"org,asset_id,software\nA,b,notacpe\n").is_err());
+
+    // A new KEV entry (here: EternalBlue removed from "yesterday's" catalogue) gives one
+    // draft alert targeted at exactly the exposed member.
+    let kev = KevCatalog::parse(
+        &std::fs::read(shared().join("kev/known_exploited_vulnerabilities.json")).unwrap(),
+    )
+    .unwrap();
+    let mut yesterday = kev.clone();
+    yesterday
+        .vulnerabilities
+        .retain(|e| e.cve_id != "CVE-2017-0144");
+    let drafts = db.kev_alert_drafts(&kev, &yesterday, &assets);
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(drafts[0].kev.cve_id, "CVE-2017-0144");
+    assert_eq!(drafts[0].targets.keys().collect::<Vec<_>>(), ["RXA"]);
+    assert!(db.kev_alert_drafts(&kev, &kev, &assets).is_empty());
+
+    // KEV's fuzzy fallback: a KEV product with no NVD record here, named by an inventory.
+    let fuzzy = Asset {
+        software: vec![Software {
+            cpe: None,
+            purl: None,
+            vendor: Some("Git".into()),
+            name: Some("Git".into()),
+            version: Some("2.49.0".into()),
+        }],
+        os_name: None,
+        os_patch_level: None,
+        attributes: BTreeMap::new(),
+        ..win7("RXE", "dev-1", false, &[])
+    };
+    let e = db.asset_exposures(&fuzzy);
+    let git = e.iter().find(|e| e.cve == "CVE-2025-48384").unwrap();
+    assert_eq!(git.confidence, MatchConfidence::Fuzzy);
+    assert_eq!(git.source, "kev");
 }

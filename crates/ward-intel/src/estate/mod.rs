@@ -297,6 +297,8 @@ pub struct VulnDb {
     osv: Vec<OsvRecord>,
     csaf: Vec<CsafAdvisory>,
     kev: HashMap<String, KevEntry>,
+    /// Normalised (vendorProject, product) → KEV CVEs, for the fuzzy fallback.
+    kev_by_product: HashMap<(String, String), Vec<String>>,
     /// CVE → KBs that fix it.
     fixes: HashMap<String, BTreeSet<String>>,
 }
@@ -359,6 +361,45 @@ impl VulnDb {
             .iter()
             .map(|e| (e.cve_id.clone(), e.clone()))
             .collect();
+        self.kev_by_product.clear();
+        for e in &k.vulnerabilities {
+            self.kev_by_product
+                .entry((kev_norm(&e.vendor_project), kev_norm(&e.product)))
+                .or_default()
+                .push(e.cve_id.clone());
+        }
+    }
+
+    /// Draft alerts for KEV entries new since the previous catalogue: each with exactly
+    /// the members exposed to it (members with no exposure get no alert).
+    pub fn kev_alert_drafts(
+        &self,
+        new: &KevCatalog,
+        previous: &KevCatalog,
+        assets: &[Asset],
+    ) -> Vec<KevAlertDraft> {
+        let added = new.added_since(previous);
+        if added.is_empty() {
+            return Vec::new();
+        }
+        let all = self.exposures(assets);
+        added
+            .into_iter()
+            .map(|k| {
+                let mut targets: BTreeMap<String, Vec<Exposure>> = BTreeMap::new();
+                for (org, ex) in &all {
+                    let v: Vec<Exposure> =
+                        ex.iter().filter(|e| e.cve == k.cve_id).cloned().collect();
+                    if !v.is_empty() {
+                        targets.insert(org.clone(), v);
+                    }
+                }
+                KevAlertDraft {
+                    kev: k.clone(),
+                    targets,
+                }
+            })
+            .collect()
     }
 
     fn patched(&self, asset: &Asset, cve: &str) -> bool {
@@ -521,38 +562,36 @@ impl VulnDb {
                 }
             }
         }
-        // KEV entries with no NVD configuration known: fuzzy vendor/product.
-        for (cve, k) in &self.kev {
-            if self.nvd.contains_key(cve) {
-                continue;
+        // KEV entries with no NVD configuration known: fuzzy vendor/product, looked up
+        // by the asset's (vendor, product) pairs, never by scanning the catalogue.
+        let mut names: Vec<((String, String), String)> = cpes
+            .iter()
+            .filter_map(|(c, l)| {
+                Some((
+                    (
+                        c.vendor().value()?.to_string(),
+                        c.product().value()?.to_string(),
+                    ),
+                    l.clone(),
+                ))
+            })
+            .collect();
+        for s in &asset.software {
+            if let (Some(v), Some(n)) = (&s.vendor, &s.name) {
+                names.push(((kev_norm(v), kev_norm(n)), format!("{v} {n}")));
             }
-            let norm = |s: &str| s.to_ascii_lowercase().replace([' ', '-'], "_");
-            let (kv, kp) = (norm(&k.vendor_project), norm(&k.product));
-            let hit = cpes
-                .iter()
-                .find(|(c, _)| {
-                    c.vendor().value() == Some(kv.as_str())
-                        && c.product().value() == Some(kp.as_str())
-                })
-                .map(|(_, l)| l.clone())
-                .or_else(|| {
-                    asset
-                        .software
-                        .iter()
-                        .find(|s| {
-                            s.vendor.as_deref().map(norm).as_deref() == Some(kv.as_str())
-                                && s.name.as_deref().map(norm).as_deref() == Some(kp.as_str())
-                        })
-                        .map(|s| {
-                            format!(
-                                "{} {}",
-                                s.vendor.clone().unwrap_or_default(),
-                                s.name.clone().unwrap_or_default()
-                            )
-                        })
-                });
-            if let Some(label) = hit {
-                put(self.exposure(asset, cve, label, "kev".into(), MatchConfidence::Fuzzy));
+        }
+        for (key, label) in names {
+            for cve in self.kev_by_product.get(&key).into_iter().flatten() {
+                if !self.nvd.contains_key(cve) {
+                    put(self.exposure(
+                        asset,
+                        cve,
+                        label.clone(),
+                        "kev".into(),
+                        MatchConfidence::Fuzzy,
+                    ));
+                }
             }
         }
         best.into_values()
@@ -596,6 +635,18 @@ impl VulnDb {
         m.retain(|_, v| !v.is_empty());
         m
     }
+}
+
+/// A draft High Severity Alert for one new KEV entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KevAlertDraft {
+    pub kev: KevEntry,
+    /// Exposed members and what is exposed.
+    pub targets: BTreeMap<String, Vec<Exposure>>,
+}
+
+fn kev_norm(s: &str) -> String {
+    s.trim().to_ascii_lowercase().replace([' ', '-'], "_")
 }
 
 fn self_cpes(a: &Asset) -> Vec<(Cpe, String)> {

@@ -123,7 +123,8 @@ impl IndicatorRecord {
             .unwrap_or(self.valid_from)
             .max(self.valid_from);
         let days = p.days_until_expired(self.confidence as f64);
-        let decay_end = start.unix() + (days * 86_400.0) as i64;
+        // Float → int casts saturate; the sum must too (hostile or silly configs).
+        let decay_end = start.unix().saturating_add((days * 86_400.0) as i64);
         let until = self.valid_until.map(|t| t.unix()).unwrap_or(i64::MAX);
         Some(until.min(decay_end))
     }
@@ -233,9 +234,7 @@ impl ConnectorState {
         if cursor.is_some() {
             self.cursor = cursor;
         }
-        self.next_run = Some(Timestamp(
-            now.0 + chrono::Duration::seconds(self.interval_secs as i64),
-        ));
+        self.next_run = Some(after(now, self.interval_secs));
     }
 
     /// Records a failed run; retries back off exponentially (capped at the interval).
@@ -251,8 +250,20 @@ impl ConnectorState {
         let backoff = 60u64
             .saturating_mul(1 << self.consecutive_errors.min(16))
             .min(self.interval_secs.max(60));
-        self.next_run = Some(Timestamp(now.0 + chrono::Duration::seconds(backoff as i64)));
+        self.next_run = Some(after(now, backoff));
     }
+}
+
+/// `now + secs`, saturating instead of panicking on absurd intervals.
+fn after(now: Timestamp, secs: u64) -> Timestamp {
+    let secs = i64::try_from(secs)
+        .unwrap_or(i64::MAX)
+        .min(100 * 365 * 86_400);
+    Timestamp(
+        now.0
+            .checked_add_signed(chrono::Duration::seconds(secs))
+            .unwrap_or(now.0),
+    )
 }
 
 #[cfg(test)]
