@@ -445,7 +445,7 @@ impl IndicatorIndex {
 
 struct Generation {
     base: Arc<IndicatorIndex>,
-    delta_entries: Vec<IndexEntry>,
+    /// Small and newer than `base`; copied (not rebuilt) on every upsert.
     delta: IndicatorIndex,
     /// Indicators revoked since the base was built (their base entries are ignored).
     removed: HashSet<Uuid>,
@@ -479,7 +479,6 @@ impl LiveIndex {
         LiveIndex {
             state: ArcSwap::from_pointee(Generation {
                 base: Arc::new(base),
-                delta_entries: Vec::new(),
                 delta: IndicatorIndex::new(),
                 removed: HashSet::new(),
             }),
@@ -507,7 +506,9 @@ impl LiveIndex {
         let _w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let cur = self.state.load_full();
         let mut report = UpsertReport::default();
-        let mut delta_entries = cur.delta_entries.clone();
+        // Copying the small delta is a few memcpys; rebuilding it would re-hash
+        // everything. Callers should still batch: each call copies the delta once.
+        let mut delta = cur.delta.clone();
         let mut removed = cur.removed.clone();
         for e in entries {
             if let Some(l) = lists.and_then(|l| l.check(&e.observable)) {
@@ -517,13 +518,11 @@ impl LiveIndex {
                 continue;
             }
             removed.remove(&e.meta.indicator);
-            delta_entries.push(e);
+            delta.insert(e);
             report.added += 1;
         }
-        let delta = IndicatorIndex::build(delta_entries.iter().cloned());
         self.state.store(Arc::new(Generation {
             base: cur.base.clone(),
-            delta_entries,
             delta,
             removed,
         }));
@@ -535,18 +534,16 @@ impl LiveIndex {
         let _w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let cur = self.state.load_full();
         let set: HashSet<Uuid> = ids.iter().copied().collect();
-        let delta_entries: Vec<IndexEntry> = cur
-            .delta_entries
-            .iter()
-            .filter(|e| !set.contains(&e.meta.indicator))
-            .cloned()
-            .collect();
-        let delta = IndicatorIndex::build(delta_entries.iter().cloned());
+        let delta = IndicatorIndex::build(
+            cur.delta
+                .entries()
+                .into_iter()
+                .filter(|e| !set.contains(&e.meta.indicator)),
+        );
         let mut removed = cur.removed.clone();
         removed.extend(set);
         self.state.store(Arc::new(Generation {
             base: cur.base.clone(),
-            delta_entries,
             delta,
             removed,
         }));
@@ -554,7 +551,7 @@ impl LiveIndex {
 
     /// Is the delta big enough that [`LiveIndex::compact`] should run?
     pub fn compaction_due(&self) -> bool {
-        self.state.load().delta_entries.len() >= self.compact_after
+        self.state.load().delta.len() >= self.compact_after
     }
 
     /// Folds the delta into a new snapshot, dropping revoked and (at `now`) expired
@@ -569,7 +566,7 @@ impl LiveIndex {
                 base.insert(e);
             }
         }
-        for e in cur.delta_entries.iter().cloned() {
+        for e in cur.delta.entries() {
             if e.meta.valid_until > now {
                 base.insert(e);
             }
@@ -577,7 +574,6 @@ impl LiveIndex {
         let n = base.len();
         self.state.store(Arc::new(Generation {
             base: Arc::new(base),
-            delta_entries: Vec::new(),
             delta: IndicatorIndex::new(),
             removed: HashSet::new(),
         }));
@@ -697,6 +693,12 @@ mod tests {
         assert!(live.check(&b, 10).is_some());
         live.revoke(&[Uuid::from_u128(1)]);
         assert!(live.check(&b, 10).is_none());
+        // A newer indicator for the same value replaces the older one in the delta.
+        live.upsert(vec![e("203.0.113.9", ObservableKind::Ipv4, 5)], None);
+        assert_eq!(live.check(&o, 10).unwrap().meta.indicator.as_u128(), 5);
+        live.revoke(&[Uuid::from_u128(5)]);
+        assert!(live.check(&o, 10).is_none());
+        live.upsert(vec![e("203.0.113.9", ObservableKind::Ipv4, 2)], None);
         assert_eq!(live.compact(10), 1);
         assert!(live.check(&o, 10).is_some());
         assert!(live.check(&b, 10).is_none());
