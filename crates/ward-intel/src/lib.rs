@@ -42,6 +42,7 @@ pub mod error;
 pub mod estate;
 pub mod export;
 pub mod feeds;
+mod http;
 pub mod index;
 pub mod observable;
 pub mod pattern;

@@ -252,10 +252,7 @@ impl NvdClient {
             message: e.to_string(),
         })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| IntelError::Http {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
+        let body = crate::http::read_body(resp, &url, crate::http::DEFAULT_MAX_BODY_BYTES).await?;
         if !status.is_success() {
             return Err(IntelError::Status {
                 url,

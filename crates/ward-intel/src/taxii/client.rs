@@ -122,7 +122,10 @@ impl TaxiiClient {
             })?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
-            let body = resp.text().await.unwrap_or_default();
+            let body = crate::http::read_body(resp, url, 64 * 1024)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             return Err(IntelError::Status {
                 url: url.to_string(),
                 status,
@@ -139,10 +142,7 @@ impl TaxiiClient {
     ) -> Result<(T, reqwest::header::HeaderMap)> {
         let resp = self.send(self.http.get(url).query(q), url).await?;
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| IntelError::Http {
-            url: url.to_string(),
-            message: e.to_string(),
-        })?;
+        let bytes = crate::http::read_body(resp, url, crate::http::DEFAULT_MAX_BODY_BYTES).await?;
         let v = serde_json::from_slice(&bytes)
             .map_err(|e| IntelError::json(format!("TAXII response from {url}"), e))?;
         Ok((v, headers))
@@ -245,10 +245,7 @@ impl TaxiiClient {
                 &url,
             )
             .await?;
-        let bytes = resp.bytes().await.map_err(|e| IntelError::Http {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
+        let bytes = crate::http::read_body(resp, &url, crate::http::DEFAULT_MAX_BODY_BYTES).await?;
         serde_json::from_slice(&bytes).map_err(|e| IntelError::json("TAXII status", e))
     }
 
