@@ -469,6 +469,10 @@ async fn h_status<B: TaxiiBackend>(
     Ok(taxii_json(StatusCode::OK, &b.status(&p, &root, &id).await?))
 }
 
+/// Largest POST body the router accepts; API roots should advertise it as
+/// `max_content_length`.
+pub const MAX_CONTENT_LENGTH: usize = 10 * 1024 * 1024;
+
 /// The TAXII 2.1 router. Mount it at the server root (discovery is `/taxii2/`).
 pub fn router<B: TaxiiBackend>(backend: Arc<B>) -> Router {
     Router::new()
@@ -492,6 +496,7 @@ pub fn router<B: TaxiiBackend>(backend: Arc<B>) -> Router {
         .route("/{root}/status/{id}/", get(h_status::<B>))
         // taxii2-client builds the status URL without the trailing slash.
         .route("/{root}/status/{id}", get(h_status::<B>))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_CONTENT_LENGTH))
         .with_state(backend)
 }
 
@@ -606,7 +611,7 @@ impl MemoryBackend {
             title: title.into(),
             description: None,
             versions: vec![TAXII_MEDIA_TYPE.into()],
-            max_content_length: 104_857_600,
+            max_content_length: MAX_CONTENT_LENGTH as u64,
         };
         self.discovery.api_roots.push(format!("/{name}/"));
         if self.discovery.default.is_none() {
