@@ -254,6 +254,11 @@ impl Observable {
     /// A URL (must have a scheme and a host).
     pub fn url(s: &str) -> Result<Self> {
         let t = s.trim();
+        // Whitespace and control characters never appear in a URL on the wire; taking
+        // them would make the normalised value differ from what it normalises to.
+        if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("url", s, "contains whitespace or control characters"));
+        }
         let Some((scheme, rest)) = t.split_once("://") else {
             return Err(bad("url", s, "no scheme://"));
         };
@@ -287,6 +292,9 @@ impl Observable {
     /// An e-mail address.
     pub fn email(s: &str) -> Result<Self> {
         let e = s.trim().to_ascii_lowercase();
+        if e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("email", s, "contains whitespace or control characters"));
+        }
         match e.split_once('@') {
             Some((l, d)) if !l.is_empty() && !d.is_empty() && !d.contains('@') => {
                 Observable::domain(d).map_err(|_| bad("email", s, "bad domain part"))?;
@@ -472,6 +480,10 @@ mod tests {
             "https://evil.example/"
         );
         assert!(Observable::domain("bad domain.com").is_err());
+        // Fuzz finding: a URL with embedded CR/space did not round-trip.
+        assert!(Observable::url("http://b.example/a\rb").is_err());
+        assert!(Observable::url("http://b.example/a b").is_err());
+        assert!(Observable::email("a b@example.org").is_err());
         assert!(Observable::ipv4("10.0.0.0/33").is_err());
         let h = "DB349B97C37D22F5EA1D1841E3C89EB4";
         assert_eq!(Observable::hash(h).unwrap().value(), h.to_ascii_lowercase());

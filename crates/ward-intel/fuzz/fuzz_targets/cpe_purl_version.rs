@@ -11,7 +11,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = c.matches(&c);
         }
         let _ = Purl::parse(s).map(|p| p.osv_package());
-        let (a, b) = s.split_at(s.len() / 2);
+        let mid = (0..=s.len() / 2).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        let (a, b) = s.split_at(mid);
         assert_eq!(compare_versions(a, b), compare_versions(b, a).reverse());
     }
 });
