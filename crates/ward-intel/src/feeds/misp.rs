@@ -526,7 +526,7 @@ mod tests {
     fn freetext_refangs_and_filters() {
         let text =
             "WannaCry kill switch: hxxp://www[.]iuqerfsodp9ifjaposdfjhgosurijfaewrwergwea[.]com \
-            C2 197.231.221[.]211, dropper tasksche.exe (md5 DB349B97C37D22F5EA1D1841E3C89EB4); \
+            C2 197.231.221[.]211, dropper mssecsvc.exe (md5 DB349B97C37D22F5EA1D1841E3C89EB4); \
             reply to wanna[at]decryptor[.]example. Also see 'mssecsvc.exe'.";
         let v = freetext(text);
         let s: Vec<String> = v.iter().map(|o| o.to_string()).collect();
