@@ -35,6 +35,9 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 4)]
         connections: usize,
     },
+    /// Threat intelligence: indicator import (STIX, CSV), memory for 10 million indicators,
+    /// observables checked per second, a TAXII page of 1,000 objects.
+    Intel,
     /// A full 65,535-port TCP connect scan of loopback, side by side with
     /// `nmap -sT -p- 127.0.0.1`: both times, the ratio, and whether open ports agree.
     Scan {
@@ -172,6 +175,13 @@ pub async fn run(cmd: &BenchCmd, json_mode: bool) -> anyhow::Result<()> {
                     .join()
                     .map_err(|_| anyhow::anyhow!("the syslog benchmark panicked"))??;
             println!("ward bench syslog\n{report}");
+            Ok(())
+        }
+        BenchCmd::Intel => {
+            let report = tokio::task::block_in_place(|| {
+                ward_intel::bench::bench_intel(&ward_intel::bench::BenchConfig::default())
+            });
+            println!("ward bench intel\n{report}");
             Ok(())
         }
         BenchCmd::Scan { rounds, no_nmap } => {
