@@ -5,23 +5,26 @@
 //! the (case-folded) value of its field. It is computed over the condition:
 //!
 //! * a field entry `Field|contains: [a, b]` needs `a` or `b` in `Field`
-//!   (exact, prefix and suffix tests need their literal too; with `all`, any
-//!   one literal is necessary);
+//!   (prefix, suffix and `*`-glob tests need their longest literal; an exact
+//!   test needs the whole value to equal its literal; with `all`, any one
+//!   value's literals are necessary);
 //! * a map (AND of entries) needs the trigger set of any one entry — the
-//!   most selective is chosen (longest shortest literal);
+//!   most selective is chosen (exact values first, then the longest
+//!   shortest literal, then the fewest literals);
 //! * a list of maps / `or` / `1 of` needs the union of its parts' sets, and
 //!   has none if any part has none;
 //! * `and` needs the set of any one operand (the most selective);
-//! * `not`, regular expressions, numeric, CIDR, null/exists and keyword
-//!   tests give no set.
+//! * `not`, regular expressions, numeric, CIDR, null/exists tests give no
+//!   set; keyword literals form a set over any field ([`ANY_FIELD`]).
 //!
 //! Rules with no trigger set are evaluated on every event of their logsource.
-//! For each field that carries triggers, one Aho-Corasick automaton holds all
-//! the literals of all rules; at run time each such field present in the
-//! event is scanned once, and only the rules whose literals were found (and
-//! that routing lets see the event) are evaluated. The filter is exact in the
-//! sense that it never drops a rule that would match: it only skips rules
-//! whose necessary literal is absent.
+//! Per field, exact literals go into a hash map of whole folded values and
+//! the others into one Aho-Corasick automaton; at run time each such field
+//! present in the event is looked up and scanned once, and only the rules
+//! whose literals were found (and that routing lets see the event) are
+//! evaluated. The filter never drops a rule that would match: it only skips
+//! rules whose necessary literal is absent (`tests/index_exact.rs` compares
+//! against brute force over the whole EVTX corpus).
 
 use std::collections::HashMap;
 
