@@ -57,7 +57,7 @@ impl std::fmt::Display for BenchReport {
         )?;
         writeln!(
             f,
-            "index: {} rules with triggers in {} automata, {} always evaluated; per event {:.1} routed, {:.1} evaluated",
+            "index: {} rules with triggers in {} field indexes, {} always evaluated; per event {:.1} routed, {:.1} evaluated",
             self.indexed_rules, self.automata, self.always_rules, self.avg_routed_rules, self.avg_candidate_rules
         )?;
         write!(

@@ -96,7 +96,7 @@ pub struct CorrelationRule {
     pub scope: Scope,
 }
 
-fn parse_timespan(s: &str) -> Option<i64> {
+pub(crate) fn parse_timespan(s: &str) -> Option<i64> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit())?;
     let (n, unit) = s.split_at(split);

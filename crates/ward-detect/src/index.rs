@@ -5,27 +5,31 @@
 //! the (case-folded) value of its field. It is computed over the condition:
 //!
 //! * a field entry `Field|contains: [a, b]` needs `a` or `b` in `Field`
-//!   (exact, prefix and suffix tests need their literal too; with `all`, any
-//!   one literal is necessary);
+//!   (prefix, suffix and `*`-glob tests need their longest literal; an exact
+//!   test needs the whole value to equal its literal; with `all`, any one
+//!   value's literals are necessary);
 //! * a map (AND of entries) needs the trigger set of any one entry — the
-//!   most selective is chosen (longest shortest literal);
+//!   most selective is chosen (exact values first, then the longest
+//!   shortest literal, then the fewest literals);
 //! * a list of maps / `or` / `1 of` needs the union of its parts' sets, and
 //!   has none if any part has none;
 //! * `and` needs the set of any one operand (the most selective);
-//! * `not`, regular expressions, numeric, CIDR, null/exists and keyword
-//!   tests give no set.
+//! * `not`, regular expressions, numeric, CIDR, null/exists tests give no
+//!   set; keyword literals form a set over any field ([`ANY_FIELD`]).
 //!
 //! Rules with no trigger set are evaluated on every event of their logsource.
-//! For each field that carries triggers, one Aho-Corasick automaton holds all
-//! the literals of all rules; at run time each such field present in the
-//! event is scanned once, and only the rules whose literals were found (and
-//! that routing lets see the event) are evaluated. The filter is exact in the
-//! sense that it never drops a rule that would match: it only skips rules
-//! whose necessary literal is absent.
+//! Per field, exact literals go into a hash map of whole folded values and
+//! the others into one Aho-Corasick automaton; at run time each such field
+//! present in the event is looked up and scanned once, and only the rules
+//! whose literals were found (and that routing lets see the event) are
+//! evaluated. The filter never drops a rule that would match: it only skips
+//! rules whose necessary literal is absent (`tests/index_exact.rs` compares
+//! against brute force over the whole EVTX corpus).
 
 use std::collections::HashMap;
 
 use aho_corasick::AhoCorasick;
+use rustc_hash::FxHashMap;
 
 use crate::pattern::{StrTest, ValueTest};
 use crate::rule::{CompiledRule, Cond, FieldCond, FieldKind, Selection};
@@ -35,13 +39,20 @@ use crate::rule::{CompiledRule, Cond, FieldCond, FieldKind, Selection};
 struct Atom {
     field: u32,
     lit: String,
+    /// The whole (folded) value must equal `lit` (looked up in a hash map
+    /// rather than searched for).
+    exact: bool,
 }
 
 type Atoms = Vec<Atom>;
 
-fn score(a: &Atoms) -> (usize, std::cmp::Reverse<usize>) {
+/// Selectivity of a trigger set: whole-value (exact) literals first — a
+/// short exact `EventID: 517` is rarer than `security` anywhere in a
+/// provider name — then the longest shortest literal, then the fewest.
+fn score(a: &Atoms) -> (bool, usize, std::cmp::Reverse<usize>) {
     let min_len = a.iter().map(|x| x.lit.len()).min().unwrap_or(0);
-    (min_len.min(8), std::cmp::Reverse(a.len()))
+    let exact = a.iter().all(|x| x.exact);
+    (exact, min_len.min(8), std::cmp::Reverse(a.len()))
 }
 
 fn best(options: impl Iterator<Item = Option<Atoms>>) -> Option<Atoms> {
@@ -60,7 +71,7 @@ fn union(parts: impl Iterator<Item = Option<Atoms>>) -> Option<Atoms> {
     }
 }
 
-fn test_literal(t: &ValueTest) -> Option<String> {
+fn test_literal(t: &ValueTest) -> Option<(String, bool)> {
     match t {
         ValueTest::Str { test, cased } => match test {
             StrTest::Any => None,
@@ -70,7 +81,7 @@ fn test_literal(t: &ValueTest) -> Option<String> {
                 // Folding a cased non-ASCII literal and the value separately
                 // could disagree (final sigma): no trigger then.
                 .filter(|l| !*cased || l.is_ascii())
-                .map(str::to_lowercase),
+                .map(|l| (l.to_lowercase(), matches!(test, StrTest::Exact(_)))),
         },
         _ => None,
     }
@@ -94,10 +105,10 @@ fn field_atoms(fc: &FieldCond) -> Option<Atoms> {
 fn values_atoms(field: u32, values: &[Vec<ValueTest>], all: bool) -> Option<Atoms> {
     // Keyword values are scanned in one NUL-joined haystack: a literal
     // holding NUL could span two values, so it cannot be a trigger.
-    let usable = |l: &String| field != ANY_FIELD || !l.contains('\0');
+    let usable = |l: &(String, bool)| field != ANY_FIELD || !l.0.contains('\0');
     // Each rule value: any of its variants may match, so all variants need
     // a literal.
-    let per_value: Vec<Option<Vec<String>>> = values
+    let per_value: Vec<Option<Vec<(String, bool)>>> = values
         .iter()
         .map(|variants| {
             variants
@@ -106,8 +117,16 @@ fn values_atoms(field: u32, values: &[Vec<ValueTest>], all: bool) -> Option<Atom
                 .collect::<Option<Vec<_>>>()
         })
         .collect();
-    let to_atoms =
-        |lits: Vec<String>| -> Atoms { lits.into_iter().map(|lit| Atom { field, lit }).collect() };
+    let to_atoms = |lits: Vec<(String, bool)>| -> Atoms {
+        lits.into_iter()
+            .map(|(lit, exact)| Atom {
+                field,
+                lit,
+                // Keyword literals are searched in a joined haystack.
+                exact: exact && field != ANY_FIELD,
+            })
+            .collect()
+    };
     if all {
         // Every value must match: any one value's literals are necessary.
         per_value
@@ -173,9 +192,12 @@ fn close_over_substrings(pats: &[String], rules_of: Vec<Vec<u32>>) -> Vec<Vec<u3
 #[derive(Debug)]
 pub struct FieldIndex {
     pub field: u32,
-    ac: AhoCorasick,
+    /// Literals to find inside the value (none: only exact literals).
+    ac: Option<AhoCorasick>,
     /// Pattern id → rules triggered by it.
     pat_rules: Vec<Vec<u32>>,
+    /// Whole folded value → rules triggered by it.
+    exact: FxHashMap<String, Vec<u32>>,
 }
 
 /// The per-field automata and the rules that must always be evaluated.
@@ -207,6 +229,7 @@ impl RuleIndex {
         let mut always = Vec::new();
         // field → (literal → pattern id), pattern rules
         let mut per_field: HashMap<u32, Literals> = HashMap::new();
+        let mut exact: HashMap<u32, FxHashMap<String, Vec<u32>>> = HashMap::new();
         let mut indexed = 0;
         for (ri, r) in rules.iter().enumerate() {
             let ri = ri as u32;
@@ -215,6 +238,13 @@ impl RuleIndex {
                 Some(atoms) => {
                     indexed += 1;
                     for a in atoms {
+                        if a.exact {
+                            let rs = exact.entry(a.field).or_default().entry(a.lit).or_default();
+                            if rs.last() != Some(&ri) {
+                                rs.push(ri);
+                            }
+                            continue;
+                        }
                         let (ids, pats, rules_of) = per_field.entry(a.field).or_default();
                         let id = *ids.entry(a.lit.clone()).or_insert_with(|| {
                             pats.push(a.lit.clone());
@@ -229,12 +259,21 @@ impl RuleIndex {
             }
         }
         let mut fields = Vec::new();
-        let mut keys: Vec<u32> = per_field.keys().copied().collect();
+        let mut keys: Vec<u32> = per_field.keys().chain(exact.keys()).copied().collect();
         keys.sort_unstable();
+        keys.dedup();
         for f in keys {
-            let Some((_, pats, rules_of)) = per_field.remove(&f) else {
+            let exact_map = exact.remove(&f).unwrap_or_default();
+            let (_, pats, rules_of) = per_field.remove(&f).unwrap_or_default();
+            if pats.is_empty() {
+                fields.push(FieldIndex {
+                    field: f,
+                    ac: None,
+                    pat_rules: Vec::new(),
+                    exact: exact_map,
+                });
                 continue;
-            };
+            }
             // A DFA scans fastest; its memory grows with the literal set.
             // Large sets (hash lists) get a contiguous NFA: a DFA for them
             // costs tens of MB for little speed.
@@ -255,13 +294,14 @@ impl RuleIndex {
             match built {
                 Ok(ac) => fields.push(FieldIndex {
                     field: f,
-                    ac,
+                    ac: Some(ac),
                     pat_rules: close_over_substrings(&pats, rules_of),
+                    exact: exact_map,
                 }),
                 // Cannot happen for in-memory literal sets of this size;
                 // if it did, the rules fall back to always-evaluated.
                 Err(_) => {
-                    for rs in rules_of {
+                    for rs in rules_of.into_iter().chain(exact_map.into_values()) {
                         always.extend(rs);
                     }
                 }
@@ -273,7 +313,7 @@ impl RuleIndex {
         let keywords = match fields.iter().position(|f| f.field == ANY_FIELD) {
             Some(i) => {
                 let k = fields.remove(i);
-                for rs in &k.pat_rules {
+                for rs in k.pat_rules.iter().chain(k.exact.values()) {
                     for &r in rs {
                         keyword_rules[r as usize / 64] |= 1 << (r % 64);
                     }
@@ -295,12 +335,16 @@ impl RuleIndex {
 impl FieldIndex {
     /// Automaton kind, pattern count and heap size.
     pub fn describe(&self) -> String {
-        format!(
-            "{:?} {} patterns {} bytes",
-            self.ac.kind(),
-            self.ac.patterns_len(),
-            self.ac.memory_usage()
-        )
+        match &self.ac {
+            Some(ac) => format!(
+                "{:?} {} patterns {} bytes, {} exact values",
+                ac.kind(),
+                ac.patterns_len(),
+                ac.memory_usage(),
+                self.exact.len()
+            ),
+            None => format!("{} exact values", self.exact.len()),
+        }
     }
 
     /// Report every rule whose literal occurs in `hay` (already folded).
@@ -314,10 +358,18 @@ impl FieldIndex {
         // includes the rules of every literal it contains. Exact, and it
         // lets the automaton use its prefilters (overlapping search
         // cannot).
+        if let Some(rs) = self.exact.get(hay) {
+            for &r in rs {
+                hit(r);
+            }
+        }
+        let Some(ac) = &self.ac else {
+            return;
+        };
         let mut pos = 0;
         while pos < hay.len() {
             let input = aho_corasick::Input::new(hay).span(pos..hay.len());
-            let Some(m) = self.ac.find(input) else {
+            let Some(m) = ac.find(input) else {
                 break;
             };
             for &r in &self.pat_rules[m.pattern().as_usize()] {

@@ -59,6 +59,7 @@ pub mod evtx;
 pub mod filters;
 pub mod hunt;
 pub mod index;
+pub mod legacy;
 pub mod pattern;
 pub mod routing;
 pub mod rule;
@@ -339,6 +340,26 @@ impl Engine {
                     format!("{stem}#{i}")
                 } else {
                     stem.clone()
+                };
+                // Legacy `| count() by … > n` aggregations become a base rule
+                // plus a correlation (or are refused, saying why).
+                let translated_base;
+                let doc = match legacy::translate(doc, &fallback) {
+                    None => doc,
+                    Some(Err(e)) => {
+                        errors.push(RuleLoadError {
+                            file: file.clone(),
+                            line: Some(e.line),
+                            code: e.code,
+                            message: e.message,
+                        });
+                        continue;
+                    }
+                    Some(Ok(t)) => {
+                        pending.push((file.clone(), doc.line, t.correlation));
+                        translated_base = t.base;
+                        &translated_base
+                    }
                 };
                 if doc.get("correlation").is_some() {
                     match correlation::compile_correlation(doc, &fallback) {

@@ -99,9 +99,10 @@ fn spec_correlation_fragments_load_with_their_rules() {
     assert_eq!(n, 9);
 }
 
-/// Legacy `| count()` aggregations in unsupported/ are refused, saying so.
+/// Legacy `| count()` aggregations in unsupported/ are translated into
+/// correlations where that is exact, and otherwise refused, saying so.
 #[test]
-fn legacy_aggregations_are_refused_with_reason() {
+fn legacy_aggregations_are_translated_or_refused_with_reason() {
     let dir = common::shared_data().join("sigma/unsupported");
     let r = Engine::load_dir(&dir, &EngineConfig::default());
     let mut codes: BTreeMap<&str, usize> = BTreeMap::new();
@@ -112,11 +113,44 @@ fn legacy_aggregations_are_refused_with_reason() {
         }
     }
     println!("loaded {} {codes:?}", r.loaded);
-    assert_eq!(codes.get("legacy-aggregation"), Some(&54), "{codes:?}");
+    let translated = r.engine.correlations().len();
+    assert_eq!(translated, 35);
+    assert_eq!(codes.get("legacy-aggregation"), Some(&19), "{codes:?}");
     assert_eq!(codes.get("pseudo-condition"), Some(&3), "{codes:?}");
     assert_eq!(codes.get("rule-collection"), Some(&3), "{codes:?}");
     assert_eq!(codes.len(), 3, "{codes:?}");
-    // Every file is accounted for: loaded (plain rules kept in unsupported/
-    // for their logsource) or refused with its reason.
-    assert_eq!(r.loaded + r.errors.len(), 87);
+    // Every file is accounted for: 27 plain rules, 35 translated (a base
+    // rule and a correlation each), the rest refused with their reason.
+    assert_eq!(r.loaded, 27 + 2 * translated);
+    assert_eq!(27 + translated + r.errors.len(), 87);
+}
+
+#[test]
+fn a_translated_legacy_count_fires_as_a_correlation() {
+    use std::sync::Arc;
+    use ward_detect::{CorrelationType, Correlator, CorrelatorLimits};
+    let rule = "title: Many failed logons\nid: legacy-1\nlogsource: {product: windows, service: security}\ndetection:\n  selection: {EventID: 4625}\n  timeframe: 5m\n  condition: selection | count() by TargetUserName > 3\nlevel: high\n";
+    let r = Engine::from_sources(&[("l.yml".into(), rule.into())], &EngineConfig::default());
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let e = Arc::new(r.engine);
+    assert_eq!(e.correlations()[0].kind, CorrelationType::EventCount);
+    assert!(!e.generates("legacy-1-base"));
+    let mut c = Correlator::new(e.clone(), CorrelatorLimits::default());
+    let ev = serde_json::json!({"Channel": "Security", "EventID": 4625, "TargetUserName": "bob"});
+    let mut fired = Vec::new();
+    for t in 0..4 {
+        let d = e.evaluate(&ev);
+        fired.extend(
+            c.process("O", t * 1000, &ev, &d)
+                .into_iter()
+                .map(|a| a.detection.rule_id),
+        );
+    }
+    assert_eq!(fired, vec!["legacy-1"]);
+    // A "fewer than" threshold is refused with the reason.
+    let lt = rule.replace("> 3", "< 3");
+    let r = Engine::from_sources(&[("l.yml".into(), lt)], &EngineConfig::default());
+    assert_eq!(r.errors[0].code, "legacy-aggregation");
+    assert_eq!(r.errors[0].line, Some(7));
+    assert!(r.errors[0].message.contains("closed window"));
 }
