@@ -73,7 +73,9 @@ fn evaluate(
                     continue;
                 }
             };
-            let detections = engine.evaluate(&event);
+            let mut detections = engine.evaluate(&event);
+            // Rules that only feed a correlation are not alerts of their own.
+            detections.retain(|d| engine.generates(&d.rule_id));
             if detections.is_empty() {
                 continue;
             }
