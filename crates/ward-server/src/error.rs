@@ -13,7 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub details: Option<serde_json::Value>,
+    /// Boxed: errors travel in every `Result` of the API, so they are kept small.
+    pub details: Option<Box<serde_json::Value>>,
     pub retry_after_secs: Option<u64>,
 }
 
@@ -66,7 +67,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_string(),
                 message: self.message,
-                details: self.details,
+                details: self.details.map(|d| *d),
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
@@ -107,7 +108,7 @@ impl From<IngestError> for ApiError {
             }
             IngestError::BadGzip(_) => ApiError::bad_request(code, message),
             IngestError::InvalidBatch(rejected) => ApiError {
-                details: serde_json::to_value(&rejected).ok(),
+                details: serde_json::to_value(&rejected).ok().map(Box::new),
                 ..ApiError::bad_request(code, message)
             },
             IngestError::Overloaded { .. } => ApiError {
