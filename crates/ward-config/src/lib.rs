@@ -31,7 +31,11 @@ const NON_CONFIG_ENV: &[&str] = &[
     "python",
     "shared_data",
     "venv",
+    "bless",
 ];
+
+/// Prefixes of `WARD_…` variables that belong to the test suite, never to a server.
+const NON_CONFIG_ENV_PREFIXES: &[&str] = &["test_"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -279,7 +283,9 @@ impl Config {
             .into_iter()
             .filter_map(|(k, v)| {
                 let key = k.strip_prefix("WARD_")?.to_ascii_lowercase();
-                (!NON_CONFIG_ENV.contains(&key.as_str())).then_some((key, v))
+                let ours = !NON_CONFIG_ENV.contains(&key.as_str())
+                    && !NON_CONFIG_ENV_PREFIXES.iter().any(|p| key.starts_with(p));
+                ours.then_some((key, v))
             })
             .collect();
         // The pairs are passed in rather than read by figment's `Env` so tests and the CLI can
@@ -410,6 +416,7 @@ mod tests {
                 ("WARD_INCIDENTS__NATIONAL_MIN_ORGS", "5"),
                 ("WARD_DATA_DIR", "/tmp/x"),
                 ("WARD_TOKEN", "not-config"),
+                ("WARD_TEST_POSTGRES_URL", "postgres://x"),
                 ("HOME", "/root"),
             ]),
         )
