@@ -35,6 +35,15 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 4)]
         connections: usize,
     },
+    /// Alerting: how long N notifications take to drain through the GOV.UK Notify API
+    /// (the project's stand-in) while respecting Notify's rate limit.
+    Alert {
+        #[arg(long, default_value_t = 10_000)]
+        notifications: usize,
+        /// Sends in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
     /// Threat intelligence: indicator import (STIX, CSV), memory for 10 million indicators,
     /// observables checked per second, a TAXII page of 1,000 objects.
     Intel,
@@ -175,6 +184,41 @@ pub async fn run(cmd: &BenchCmd, json_mode: bool) -> anyhow::Result<()> {
                     .join()
                     .map_err(|_| anyhow::anyhow!("the syslog benchmark panicked"))??;
             println!("ward bench syslog\n{report}");
+            Ok(())
+        }
+        BenchCmd::Alert {
+            notifications,
+            concurrency,
+        } => {
+            let standin = ward_notify_standin::bind(
+                "127.0.0.1:0",
+                ward_notify_standin::StandinConfig::default(),
+            )
+            .await?;
+            let key = standin
+                .api_key("ward-live")
+                .context("the stand-in has no live key")?;
+            let client = ward_channels::notify::NotifyClient::new(
+                ward_channels::notify::NotifyConfig::new(
+                    key,
+                    ward_notify_standin::config::defaults::SMS_TEMPLATE_ID.to_string(),
+                    ward_notify_standin::config::defaults::EMAIL_TEMPLATE_ID.to_string(),
+                )
+                .with_base_url(standin.base_url()),
+            )?;
+            println!(
+                "ward bench alert: {notifications} SMS through the Notify API stand-in at {}",
+                standin.base_url()
+            );
+            let report = ward_channels::bench::drain(&client, *notifications, *concurrency).await;
+            let stats = standin.stats();
+            println!("{report}");
+            println!(
+                "stand-in: accepted {}, answered 429 RateLimitError {} times",
+                stats.sends_accepted, stats.rate_limited
+            );
+            println!("(ingest-to-Notify latency under background load is not measured yet)");
+            standin.shutdown().await;
             Ok(())
         }
         BenchCmd::Intel => {

@@ -48,8 +48,9 @@ pub enum ImportCmd {
 
 #[derive(Args)]
 pub struct DetectBench {
-    /// SigmaHQ rules directory (the Windows rules under it are loaded).
-    #[arg(long, default_value = "../shared/data/sigma/rules")]
+    /// SigmaHQ rules directory: the Windows rules of its rules/, rules-emerging-threats/ and
+    /// rules-threat-hunting/ are loaded.
+    #[arg(long, default_value = "../shared/data/sigma")]
     rules: PathBuf,
     /// Directory of .evtx files replayed as the event stream.
     #[arg(long, default_value = "../shared/data/evtx")]
