@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use ward_alerting::{IncidentGrouper, RuleHit};
-use ward_detect::Engine;
+use ward_detect::{Correlator, CorrelatorLimits, Engine};
 use ward_eventlog::{EventLog, LogReader, LogRecord};
 use ward_model::clock::now_ms;
 use ward_storage::Store;
@@ -50,18 +50,25 @@ pub fn event_host(event: &Value) -> Option<String> {
     })
 }
 
+/// One stored event after the rules ran over it.
+struct Evaluated<'a> {
+    record: &'a LogRecord,
+    event: Value,
+    detections: Vec<ward_detect::Detection>,
+}
+
 /// Runs the rules over a batch on all cores. CPU-bound: call it off the async runtime.
-fn evaluate(
+fn evaluate<'a>(
     engine: &Engine,
-    records: &[LogRecord],
+    records: &'a [LogRecord],
     errors: &ward_telemetry::Counter,
-) -> Vec<RuleHit> {
+) -> Vec<Evaluated<'a>> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let chunk = records.len().div_ceil(threads).max(256);
-    let run = |part: &[LogRecord]| -> Vec<RuleHit> {
-        let mut hits = Vec::new();
+    let run = |part: &'a [LogRecord]| -> Vec<Evaluated<'a>> {
+        let mut out = Vec::with_capacity(part.len());
         for rec in part {
             let event: Value = match serde_json::from_slice(&rec.payload) {
                 Ok(v) => v,
@@ -73,36 +80,14 @@ fn evaluate(
                     continue;
                 }
             };
-            let mut detections = engine.evaluate(&event);
-            // Rules that only feed a correlation are not alerts of their own.
-            detections.retain(|d| engine.generates(&d.rule_id));
-            if detections.is_empty() {
-                continue;
-            }
-            let host = event_host(&event);
-            let event_json = String::from_utf8_lossy(&rec.payload).into_owned();
-            for d in detections {
-                let matched: serde_json::Map<String, Value> = d
-                    .matched_fields
-                    .iter()
-                    .map(|m| (m.field.clone(), Value::String(m.value.clone())))
-                    .collect();
-                hits.push(RuleHit {
-                    event_offset: rec.offset,
-                    org: rec.org.clone(),
-                    received_at_ms: rec.received_at_ms,
-                    host: host.clone(),
-                    event_json: event_json.clone(),
-                    rule_id: d.rule_id,
-                    rule_title: d.title,
-                    rule_author: d.author,
-                    level: level_of(d.level),
-                    tags: d.tags,
-                    matched_fields: Value::Object(matched),
-                });
-            }
+            let detections = engine.evaluate(&event);
+            out.push(Evaluated {
+                record: rec,
+                event,
+                detections,
+            });
         }
-        hits
+        out
     };
     if records.len() <= chunk {
         return run(records);
@@ -117,6 +102,65 @@ fn evaluate(
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
+}
+
+fn hit_from(rec: &LogRecord, org: &str, event: &Value, d: ward_detect::Detection) -> RuleHit {
+    let matched: serde_json::Map<String, Value> = d
+        .matched_fields
+        .iter()
+        .map(|m| (m.field.clone(), Value::String(m.value.clone())))
+        .collect();
+    RuleHit {
+        event_offset: rec.offset,
+        org: org.to_string(),
+        received_at_ms: rec.received_at_ms,
+        host: event_host(event),
+        event_json: String::from_utf8_lossy(&rec.payload).into_owned(),
+        rule_id: d.rule_id,
+        rule_title: d.title,
+        rule_author: d.author,
+        level: level_of(d.level),
+        tags: d.tags,
+        matched_fields: Value::Object(matched),
+    }
+}
+
+/// Turns evaluated events into rule hits, in log order, feeding the correlator on the way.
+/// Sequential because correlation windows depend on order.
+fn collect_hits(
+    engine: &Engine,
+    evaluated: Vec<Evaluated<'_>>,
+    mut correlator: Option<&mut Correlator>,
+) -> Vec<RuleHit> {
+    let mut out = Vec::new();
+    for ev in evaluated {
+        if let Some(c) = correlator.as_deref_mut() {
+            let time = ward_detect::event_time_ms(&ev.event).unwrap_or(ev.record.received_at_ms);
+            for alert in c.process(&ev.record.org, time, &ev.event, &ev.detections) {
+                // A federation-wide correlation concerns every organisation in its window;
+                // each gets the hit, and the incident grouper makes it national.
+                let orgs = match &alert.org {
+                    Some(org) => vec![org.clone()],
+                    None => alert.orgs.clone(),
+                };
+                for org in orgs {
+                    out.push(hit_from(
+                        ev.record,
+                        &org,
+                        &ev.event,
+                        alert.detection.clone(),
+                    ));
+                }
+            }
+        }
+        for d in ev.detections {
+            // Rules that only feed a correlation are not alerts of their own.
+            if engine.generates(&d.rule_id) {
+                out.push(hit_from(ev.record, &ev.record.org, &ev.event, d));
+            }
+        }
+    }
+    out
 }
 
 fn level_of(level: ward_detect::Level) -> ward_model::Level {
@@ -165,6 +209,7 @@ impl DetectionConsumer {
                 return;
             }
         };
+        let mut correlator = self.restore_correlator().await;
         let mut committed = self.log.subscribe();
         loop {
             if *shutdown.borrow() {
@@ -174,16 +219,24 @@ impl DetectionConsumer {
             let batch_events = self.batch_events;
             let engine = self.engine.clone();
             let bad = bad_events.clone();
+            let mut corr = correlator.take();
             let read = tokio::task::spawn_blocking(move || {
                 let batch = r.read_batch(batch_events);
-                let hits = match &batch {
-                    Ok(records) => evaluate(&engine, records, &bad),
-                    Err(_) => Vec::new(),
+                let (hits, state) = match &batch {
+                    Ok(records) if !records.is_empty() => {
+                        let evaluated = evaluate(&engine, records, &bad);
+                        let hits = collect_hits(&engine, evaluated, corr.as_mut());
+                        let state = corr
+                            .as_ref()
+                            .and_then(|c| serde_json::to_string(&c.snapshot()).ok());
+                        (hits, state)
+                    }
+                    _ => (Vec::new(), None),
                 };
-                (r, batch, hits)
+                (r, batch, hits, state, corr)
             })
             .await;
-            let (r, batch, hits) = match read {
+            let (r, batch, hits, state, corr) = match read {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::error!(error = %e, "detection worker panicked; stopping detection");
@@ -192,6 +245,7 @@ impl DetectionConsumer {
             };
             let next_offset = r.position();
             reader = Some(r);
+            correlator = corr;
             let records = match batch {
                 Ok(records) => records,
                 Err(e) => {
@@ -208,7 +262,7 @@ impl DetectionConsumer {
                 }
                 continue;
             }
-            match self.commit(&hits, next_offset).await {
+            match self.commit(&hits, next_offset, state.as_deref()).await {
                 Ok(queued) => {
                     events.add(records.len() as u64);
                     hits_total.add(hits.len() as u64);
@@ -217,9 +271,11 @@ impl DetectionConsumer {
                     }
                 }
                 Err(e) => {
-                    // Nothing of the batch was committed: read it again from the stored offset.
+                    // Nothing of the batch was committed: read it again from the stored offset,
+                    // with the correlation state that goes with that offset.
                     tracing::error!(error = %e, "detection commit failed; retrying the batch");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    correlator = self.restore_correlator().await;
                     match self.store.consumer_offset(DETECTION_CONSUMER).await {
                         Ok(offset) => match self.log.reader(offset) {
                             Ok(r) => reader = Some(r),
@@ -235,16 +291,51 @@ impl DetectionConsumer {
         }
     }
 
+    /// The correlator as it was at the committed offset, or a fresh one; none when no rule
+    /// is a correlation.
+    async fn restore_correlator(&self) -> Option<Correlator> {
+        if self.engine.correlations().is_empty() {
+            return None;
+        }
+        let limits = CorrelatorLimits::default();
+        let saved = match self.store.consumer_state(DETECTION_CONSUMER).await {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read correlation state; starting empty");
+                None
+            }
+        };
+        let restored = saved.and_then(|text| match serde_json::from_str(&text) {
+            Ok(state) => match Correlator::restore(self.engine.clone(), limits, state) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "correlation state does not fit the rules; starting empty");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "correlation state is unreadable; starting empty");
+                None
+            }
+        });
+        Some(restored.unwrap_or_else(|| Correlator::new(self.engine.clone(), limits)))
+    }
+
     async fn commit(
         &self,
         hits: &[RuleHit],
         next_offset: u64,
+        correlation_state: Option<&str>,
     ) -> Result<usize, ward_alerting::AlertingError> {
         let mut tx = self.store.begin_detection_tx().await?;
         let now = now_ms();
         let mut queued = 0;
         for hit in hits {
             queued += self.grouper.apply(&mut tx, hit, now).await?.messages_queued;
+        }
+        if let Some(state) = correlation_state {
+            tx.set_consumer_state(DETECTION_CONSUMER, state, now)
+                .await?;
         }
         tx.set_consumer_offset(DETECTION_CONSUMER, next_offset, now)
             .await?;

@@ -456,6 +456,15 @@ impl Store {
         })
     }
 
+    /// The state a consumer committed with its last offset, if any.
+    pub async fn consumer_state(&self, consumer: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT state FROM consumer_state WHERE consumer = $1")
+            .bind(consumer)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("state")).transpose()?)
+    }
+
     /// Detections, newest first. `org` limits them to one organisation.
     pub async fn list_detections(
         &self,

@@ -324,6 +324,24 @@ impl<'c> DetectionTx<'c> {
         Ok(row.try_get("id")?)
     }
 
+    pub async fn set_consumer_state(
+        &mut self,
+        consumer: &str,
+        state: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consumer_state (consumer, state, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (consumer) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(consumer)
+        .bind(state)
+        .bind(at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     pub async fn set_consumer_offset(
         &mut self,
         consumer: &str,

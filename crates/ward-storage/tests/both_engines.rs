@@ -260,6 +260,19 @@ on_both_engines!(detection_batches_commit_atomically, |store| {
         .is_empty());
     let id = one_detection(&store, 6, true).await;
     assert_eq!(store.consumer_offset("detection").await.unwrap(), 7);
+    assert_eq!(store.consumer_state("detection").await.unwrap(), None);
+    let mut tx = store.begin_detection_tx().await.unwrap();
+    tx.set_consumer_state("detection", "{\"v\":1}", 1)
+        .await
+        .unwrap();
+    tx.set_consumer_state("detection", "{\"v\":2}", 2)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.consumer_state("detection").await.unwrap().as_deref(),
+        Some("{\"v\":2}")
+    );
     let incidents = store
         .list_incidents(Some(&ods("RJ1")), None, 10)
         .await
