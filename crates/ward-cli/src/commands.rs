@@ -83,6 +83,22 @@ pub enum ContactCmd {
 }
 
 #[derive(Subcommand)]
+pub enum FilterCmd {
+    /// Add a Sigma meta filter (YAML file) that tunes an organisation's detections.
+    Add {
+        ods_code: String,
+        file: PathBuf,
+        /// A name for people (default: the file name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List an organisation's meta filters.
+    List { ods_code: String },
+    /// Remove a meta filter.
+    Remove { id: i64 },
+}
+
+#[derive(Subcommand)]
 pub enum IncidentsCmd {
     /// List incidents, national first.
     List {
@@ -289,6 +305,44 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
                 .await?;
             if !json_mode {
                 println!("contact {id} removed");
+            }
+        }
+        Command::Filter(FilterCmd::Add {
+            ods_code,
+            file,
+            name,
+        }) => {
+            let yaml = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let name = name.clone().unwrap_or_else(|| {
+                file.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            let v: Value = api
+                .post(
+                    &format!("/api/v1/organisations/{ods_code}/filters"),
+                    &json!({"name": name, "yaml": yaml}),
+                )
+                .await?;
+            output(json_mode, &v, &["id", "org_code", "name", "created_at"]);
+        }
+        Command::Filter(FilterCmd::List { ods_code }) => {
+            let v: Value = api
+                .get(&format!("/api/v1/organisations/{ods_code}/filters"))
+                .await?;
+            output(json_mode, &v, &["id", "org_code", "name", "created_at"]);
+        }
+        Command::Filter(FilterCmd::Remove { id }) => {
+            let _: Value = api
+                .request(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/filters/{id}"),
+                    None,
+                )
+                .await?;
+            if !json_mode {
+                println!("filter {id} removed");
             }
         }
         Command::Send(args) => {

@@ -61,6 +61,9 @@ enum Command {
     /// Who is told about an organisation's incidents.
     #[command(subcommand)]
     Contact(commands::ContactCmd),
+    /// Sigma meta filters: each organisation's tuning of its own false positives.
+    #[command(subcommand)]
+    Filter(commands::FilterCmd),
     /// Send NDJSON event files with an organisation's API key.
     Send(commands::SendArgs),
     /// Incidents, national first.

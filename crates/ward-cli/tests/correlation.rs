@@ -53,6 +53,22 @@ fn correlation_window_survives_a_crash() {
     let caught_up = |s: &Value| s["detection_offset"] == 2;
     assert!(caught_up(&w.wait_for("/api/v1/status", caught_up)));
     assert_eq!(correlation_hits(&w), 0, "two of three: not yet");
+    let metrics = w
+        .client()
+        .get(format!("{}/metrics", w.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("ward_correlation_groups 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("ward_correlation_entries 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ward_correlation_evicted_groups 0\n"),
+        "{metrics}"
+    );
     w.crash_and_restart();
     assert_eq!(w.post_events(&key, wannacry_event("pc-corr", 2)).0, 200);
     let caught_up = |s: &Value| s["detection_offset"] == 3;

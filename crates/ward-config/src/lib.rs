@@ -179,6 +179,12 @@ pub struct DetectionConfig {
     pub builtin_rules: bool,
     /// Events taken from the log per detection transaction.
     pub batch_events: usize,
+    /// Replaces the shipped logsource mapping (which events each rule's logsource sees,
+    /// and field names between Sysmon, Security 4688 and shipper layouts).
+    pub logsources_file: Option<PathBuf>,
+    /// Values of `%name%` placeholders for the `expand` modifier, e.g.
+    /// `domain_controllers = ["DC01", "DC02"]`.
+    pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for DetectionConfig {
@@ -188,6 +194,8 @@ impl Default for DetectionConfig {
             rules_dir: None,
             builtin_rules: true,
             batch_events: 2048,
+            logsources_file: None,
+            placeholders: std::collections::BTreeMap::new(),
         }
     }
 }

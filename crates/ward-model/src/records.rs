@@ -147,3 +147,14 @@ pub struct NotificationAttempt {
     pub http_status: Option<i64>,
     pub detail: String,
 }
+
+/// A Sigma meta filter an organisation applies to its own detections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MetaFilter {
+    pub id: i64,
+    pub org_code: OdsCode,
+    pub name: String,
+    /// The filter document (Sigma `filter:` rule, YAML).
+    pub yaml: String,
+    pub created_at: i64,
+}

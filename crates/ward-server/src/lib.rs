@@ -166,7 +166,24 @@ fn load_rules(cfg: &Config) -> (Engine, Vec<String>) {
             }
         }
     }
-    let report = Engine::from_sources(&sources, &EngineConfig::default());
+    let mut engine_cfg = EngineConfig {
+        placeholders: cfg.detection.placeholders.clone().into_iter().collect(),
+        ..EngineConfig::default()
+    };
+    if let Some(path) = &cfg.detection.logsources_file {
+        match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                ward_detect::LogsourceConfig::from_yaml(&text).map_err(|e| e.to_string())
+            }) {
+            Ok(map) => engine_cfg.logsources = Some(map),
+            Err(e) => errors.push(format!(
+                "{}: logsource mapping not loaded, using the shipped one: {e}",
+                path.display()
+            )),
+        }
+    }
+    let report = Engine::from_sources(&sources, &engine_cfg);
     errors.extend(report.errors.iter().map(|e| e.to_string()));
     for e in &errors {
         tracing::warn!(error = %e, "rule not loaded");

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use std::collections::HashMap;
 use tokio::sync::{watch, Notify};
 use ward_alerting::{IncidentGrouper, RuleHit};
-use ward_detect::{Correlator, CorrelatorLimits, Engine};
+
+use ward_detect::{Correlator, CorrelatorLimits, Engine, FilterSet};
 use ward_eventlog::{EventLog, LogReader, LogRecord};
 use ward_model::clock::now_ms;
 use ward_storage::Store;
@@ -57,11 +59,17 @@ struct Evaluated<'a> {
     detections: Vec<ward_detect::Detection>,
 }
 
-/// Runs the rules over a batch on all cores. CPU-bound: call it off the async runtime.
+/// Each organisation's compiled meta filters.
+type OrgFilters = HashMap<String, FilterSet>;
+
+/// Runs the rules over a batch on all cores, then each organisation's meta filters.
+/// CPU-bound: call it off the async runtime.
 fn evaluate<'a>(
     engine: &Engine,
+    filters: &OrgFilters,
     records: &'a [LogRecord],
     errors: &ward_telemetry::Counter,
+    suppressed: &ward_telemetry::Counter,
 ) -> Vec<Evaluated<'a>> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -80,7 +88,12 @@ fn evaluate<'a>(
                     continue;
                 }
             };
-            let detections = engine.evaluate(&event);
+            let mut detections = engine.evaluate(&event);
+            if let Some(fs) = filters.get(&rec.org).filter(|_| !detections.is_empty()) {
+                let (kept, dropped) = fs.apply(engine, &event, detections);
+                suppressed.add(dropped.len() as u64);
+                detections = kept;
+            }
             out.push(Evaluated {
                 record: rec,
                 event,
@@ -210,6 +223,46 @@ impl DetectionConsumer {
             }
         };
         let mut correlator = self.restore_correlator().await;
+        let suppressed = self.registry.counter(
+            "ward_detection_suppressed_total",
+            "Detections an organisation's meta filters tuned out",
+            &[],
+        );
+        let filter_errors = self.registry.counter(
+            "ward_detection_filter_errors_total",
+            "Stored meta filters that no longer compile against the loaded rules",
+            &[],
+        );
+        // Correlation state is bounded; what the bounds cost is reported, never hidden.
+        let corr_stats: Arc<[std::sync::atomic::AtomicU64; 4]> = Arc::default();
+        for (i, (name, help)) in [
+            (
+                "ward_correlation_groups",
+                "Correlation groups held in memory",
+            ),
+            (
+                "ward_correlation_entries",
+                "Events held in correlation windows",
+            ),
+            (
+                "ward_correlation_evicted_groups",
+                "Correlation groups evicted to respect the memory bound",
+            ),
+            (
+                "ward_correlation_evicted_entries",
+                "Correlation window entries evicted to respect the memory bound",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let stats = corr_stats.clone();
+            self.registry.gauge_fn(name, help, &[], move || {
+                stats[i].load(std::sync::atomic::Ordering::Relaxed) as f64
+            });
+        }
+        let mut filters: Arc<OrgFilters> = Arc::default();
+        let mut filters_version = None;
         let mut committed = self.log.subscribe();
         loop {
             if *shutdown.borrow() {
@@ -219,12 +272,25 @@ impl DetectionConsumer {
             let batch_events = self.batch_events;
             let engine = self.engine.clone();
             let bad = bad_events.clone();
+            // Filters take effect from the next batch after they are added or removed.
+            match self.store.filters_version().await {
+                Ok(v) if Some(v) != filters_version => {
+                    filters = Arc::new(self.load_filters(&filter_errors).await);
+                    filters_version = Some(v);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read meta filters; keeping the last ones")
+                }
+            }
             let mut corr = correlator.take();
+            let batch_filters = filters.clone();
+            let sup = suppressed.clone();
             let read = tokio::task::spawn_blocking(move || {
                 let batch = r.read_batch(batch_events);
                 let (hits, state) = match &batch {
                     Ok(records) if !records.is_empty() => {
-                        let evaluated = evaluate(&engine, records, &bad);
+                        let evaluated = evaluate(&engine, &batch_filters, records, &bad, &sup);
                         let hits = collect_hits(&engine, evaluated, corr.as_mut());
                         let state = corr
                             .as_ref()
@@ -246,6 +312,18 @@ impl DetectionConsumer {
             let next_offset = r.position();
             reader = Some(r);
             correlator = corr;
+            if let Some(c) = &correlator {
+                let st = c.stats();
+                let values = [
+                    st.groups as u64,
+                    st.entries as u64,
+                    st.evicted_groups,
+                    st.evicted_entries,
+                ];
+                for (slot, v) in corr_stats.iter().zip(values) {
+                    slot.store(v, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             let records = match batch {
                 Ok(records) => records,
                 Err(e) => {
@@ -289,6 +367,44 @@ impl DetectionConsumer {
                 }
             }
         }
+    }
+
+    async fn load_filters(&self, errors: &ward_telemetry::Counter) -> OrgFilters {
+        let stored = match self.store.list_filters(None).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot load meta filters");
+                return OrgFilters::new();
+            }
+        };
+        let mut by_org: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for f in stored {
+            by_org
+                .entry(f.org_code.to_string())
+                .or_default()
+                .push((format!("filter {} ({})", f.id, f.name), f.yaml));
+        }
+        let engine = self.engine.clone();
+        let compiled = tokio::task::spawn_blocking(move || {
+            by_org
+                .into_iter()
+                .map(|(org, sources)| {
+                    let (set, errs) = FilterSet::from_sources(&engine, &sources);
+                    (org, set, errs)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let mut out = OrgFilters::new();
+        for (org, set, errs) in compiled {
+            for e in &errs {
+                tracing::error!(org = %org, error = %e, "meta filter does not compile; it is not applied");
+            }
+            errors.add(errs.len() as u64);
+            out.insert(org, set);
+        }
+        out
     }
 
     /// The correlator as it was at the committed offset, or a fresh one; none when no rule

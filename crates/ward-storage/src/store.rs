@@ -4,8 +4,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use ward_model::clock::now_ms;
 use ward_model::records::{
-    ApiKey, Contact, Detection, Incident, IncidentScope, Notification, NotificationAttempt,
-    Organisation, User,
+    ApiKey, Contact, Detection, Incident, IncidentScope, MetaFilter, Notification,
+    NotificationAttempt, Organisation, User,
 };
 use ward_model::{OdsCode, OrgKind, Role};
 
@@ -441,6 +441,82 @@ impl Store {
             return Err(StoreError::NotFound(format!("contact {id}")));
         }
         Ok(())
+    }
+
+    // ---- meta filters ----
+
+    pub async fn add_filter(
+        &self,
+        org: &OdsCode,
+        name: &str,
+        yaml: &str,
+    ) -> Result<MetaFilter, StoreError> {
+        self.require_org(org).await?;
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO meta_filters (org_code, name, yaml, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(org.as_str())
+        .bind(name)
+        .bind(yaml)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(MetaFilter {
+            id: row.try_get("id")?,
+            org_code: org.clone(),
+            name: name.into(),
+            yaml: yaml.into(),
+            created_at: now,
+        })
+    }
+
+    /// Filters of one organisation, or of all when `org` is none.
+    pub async fn list_filters(&self, org: Option<&OdsCode>) -> Result<Vec<MetaFilter>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, org_code, name, yaml, created_at FROM meta_filters WHERE ($1 IS NULL OR org_code = $1) ORDER BY id",
+        )
+        .bind(org.map(|c| c.as_str().to_string()))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MetaFilter {
+                    id: r.try_get("id")?,
+                    org_code: parse_ods(r.try_get("org_code")?)?,
+                    name: r.try_get("name")?,
+                    yaml: r.try_get("yaml")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn get_filter(&self, id: i64) -> Result<Option<MetaFilter>, StoreError> {
+        Ok(self
+            .list_filters(None)
+            .await?
+            .into_iter()
+            .find(|f| f.id == id))
+    }
+
+    pub async fn delete_filter(&self, id: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM meta_filters WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("filter {id}")));
+        }
+        Ok(())
+    }
+
+    /// Changes whenever a filter is added or removed: (count, highest id).
+    pub async fn filters_version(&self) -> Result<(i64, i64), StoreError> {
+        let r = sqlx::query("SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS m FROM meta_filters")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.try_get("n")?, r.try_get("m")?))
     }
 
     // ---- detections and incidents ----

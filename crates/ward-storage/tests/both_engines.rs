@@ -414,3 +414,33 @@ on_both_engines!(outbox_attempts, |store| {
         vec![("sent".to_string(), 1)]
     );
 });
+
+on_both_engines!(meta_filters, |store| {
+    two_orgs(&store).await;
+    let v0 = store.filters_version().await.unwrap();
+    let f = store
+        .add_filter(&ods("RJ1"), "backup", "title: x")
+        .await
+        .unwrap();
+    store
+        .add_filter(&ods("B82005"), "other", "title: y")
+        .await
+        .unwrap();
+    assert_ne!(store.filters_version().await.unwrap(), v0);
+    assert_eq!(
+        store.list_filters(Some(&ods("RJ1"))).await.unwrap(),
+        vec![f.clone()]
+    );
+    assert_eq!(store.list_filters(None).await.unwrap().len(), 2);
+    let v1 = store.filters_version().await.unwrap();
+    store.delete_filter(f.id).await.unwrap();
+    assert_ne!(store.filters_version().await.unwrap(), v1);
+    assert!(matches!(
+        store.delete_filter(f.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.add_filter(&ods("NOPE1"), "x", "y").await,
+        Err(StoreError::NotFound(_))
+    ));
+});

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use ward_model::records::{ApiKey, Contact, Organisation, User};
+use ward_model::records::{ApiKey, Contact, MetaFilter, Organisation, User};
 use ward_model::{OdsCode, OrgKind, Role};
 use ward_storage::NewContact;
 
@@ -330,4 +330,91 @@ pub async fn create_user(
 pub async fn list_users(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Vec<User>>> {
     p.require_central()?;
     Ok(Json(state.store.list_users().await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFilter {
+    /// A name for people, e.g. "backup server runs vssadmin".
+    pub name: String,
+    /// The Sigma meta filter document (YAML with a `filter:` section).
+    pub yaml: String,
+}
+
+/// Add a meta filter that tunes this organisation's detections. It is compiled against the
+/// loaded rules first; a filter that does not compile is refused with its line and reason.
+#[utoipa::path(post, path = "/api/v1/organisations/{ods}/filters", tag = "members", request_body = CreateFilter,
+    params(("ods" = String, Path, description = "ODS code")),
+    responses((status = 201, body = MetaFilter), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create_filter(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(ods): Path<String>,
+    Json(req): Json<CreateFilter>,
+) -> ApiResult<(StatusCode, Json<MetaFilter>)> {
+    let code = parse_ods(&ods)?;
+    if !p.can_manage_org(&code) {
+        return Err(ApiError::forbidden(format!(
+            "you may not change filters of {code}"
+        )));
+    }
+    let (_, errors) = ward_detect::FilterSet::from_sources(
+        &state.engine,
+        &[(req.name.clone(), req.yaml.clone())],
+    );
+    if !errors.is_empty() {
+        let messages: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        return Err(ApiError {
+            details: Some(Box::new(serde_json::json!({ "errors": messages }))),
+            ..ApiError::bad_request(
+                "invalid_filter",
+                format!("the filter does not compile: {}", messages.join("; ")),
+            )
+        });
+    }
+    let filter = state
+        .store
+        .add_filter(&code, req.name.trim(), &req.yaml)
+        .await?;
+    Ok((StatusCode::CREATED, Json(filter)))
+}
+
+/// An organisation's meta filters.
+#[utoipa::path(get, path = "/api/v1/organisations/{ods}/filters", tag = "members",
+    params(("ods" = String, Path, description = "ODS code")),
+    responses((status = 200, body = Vec<MetaFilter>)), security(("bearer" = [])))]
+pub async fn list_filters(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(ods): Path<String>,
+) -> ApiResult<Json<Vec<MetaFilter>>> {
+    let code = parse_ods(&ods)?;
+    if !p.can_read_org(&code) || matches!(p, Principal::Member { .. }) {
+        return Err(ApiError::forbidden(format!(
+            "you may not read filters of {code}"
+        )));
+    }
+    Ok(Json(state.store.list_filters(Some(&code)).await?))
+}
+
+/// Remove a meta filter.
+#[utoipa::path(delete, path = "/api/v1/filters/{id}", tag = "members",
+    params(("id" = i64, Path, description = "filter id")),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn delete_filter(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let Some(f) = state.store.get_filter(id).await? else {
+        return Err(ApiError::not_found(format!("filter {id} not found")));
+    };
+    if !p.can_manage_org(&f.org_code) {
+        return Err(ApiError::forbidden(format!(
+            "you may not change filters of {}",
+            f.org_code
+        )));
+    }
+    state.store.delete_filter(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

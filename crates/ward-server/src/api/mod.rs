@@ -31,6 +31,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/contacts/{id}", delete(members::delete_contact))
         .route(
+            "/api/v1/organisations/{ods}/filters",
+            get(members::list_filters).post(members::create_filter),
+        )
+        .route("/api/v1/filters/{id}", delete(members::delete_filter))
+        .route(
             "/api/v1/users",
             get(members::list_users).post(members::create_user),
         )

@@ -32,6 +32,7 @@ impl Modify for BearerAuth {
         members::list_orgs, members::create_org, members::get_org,
         members::create_key, members::list_keys, members::revoke_key,
         members::create_contact, members::list_contacts, members::delete_contact,
+        members::create_filter, members::list_filters, members::delete_filter,
         members::create_user, members::list_users,
         incidents::list_detections, incidents::list_incidents, incidents::get_incident,
         incidents::list_notifications,
