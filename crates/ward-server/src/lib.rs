@@ -300,7 +300,7 @@ fn pseudonymiser(
                 path.display()
             )));
         }
-        let secret: [u8; 32] = rand_secret();
+        let secret = rand_secret()?;
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         write_private(&path, &hex).map_err(|source| ServerError::Write {
             path: path.clone(),
@@ -322,20 +322,16 @@ fn pseudonymiser(
     Ok(Some(Arc::new(p)))
 }
 
-fn rand_secret() -> [u8; 32] {
-    use std::io::Read;
+/// 256 bits from the operating system's CSPRNG.
+fn rand_secret() -> Result<[u8; 32], ServerError> {
+    use rand::RngCore;
     let mut buf = [0u8; 32];
-    // /dev/urandom is the OS CSPRNG; failing to read it is not survivable for key material.
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        if f.read_exact(&mut buf).is_ok() {
-            return buf;
-        }
-    }
-    let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-    for (i, b) in seed.bytes().enumerate() {
-        buf[i % 32] ^= b;
-    }
-    buf
+    rand::rngs::OsRng.try_fill_bytes(&mut buf).map_err(|e| {
+        ServerError::Config(format!(
+            "the operating system gave no random bytes for the pseudonymisation secret: {e}"
+        ))
+    })?;
+    Ok(buf)
 }
 
 /// Starts everything and returns once the HTTP listener is bound.
