@@ -112,6 +112,20 @@ pub enum IncidentsCmd {
     },
     /// Show one incident with its detections and notifications.
     Show { id: i64 },
+    /// Acknowledge an incident: you are acting on it.
+    Ack {
+        id: i64,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Move an incident along its lifecycle: acknowledged, investigating, contained, resolved
+    /// or false_positive.
+    Status {
+        id: i64,
+        status: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
 }
 
 #[derive(Args)]
@@ -429,6 +443,36 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
                     ],
                 );
             }
+        }
+        Command::Incidents(IncidentsCmd::Ack { id, comment }) => {
+            let v: Value = api
+                .post(
+                    &format!("/api/v1/incidents/{id}/status"),
+                    &json!({"status": "acknowledged", "comment": comment}),
+                )
+                .await?;
+            output(
+                json_mode,
+                &v,
+                &["actor", "from_status", "to_status", "comment", "at"],
+            );
+        }
+        Command::Incidents(IncidentsCmd::Status {
+            id,
+            status,
+            comment,
+        }) => {
+            let v: Value = api
+                .post(
+                    &format!("/api/v1/incidents/{id}/status"),
+                    &json!({"status": status, "comment": comment}),
+                )
+                .await?;
+            output(
+                json_mode,
+                &v,
+                &["actor", "from_status", "to_status", "comment", "at"],
+            );
         }
         Command::Status => {
             let v: Value = api.get("/api/v1/status").await?;

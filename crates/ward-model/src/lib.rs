@@ -244,6 +244,20 @@ mod tests {
     }
 
     #[test]
+    fn incident_lifecycle_moves_forward_or_to_false_positive() {
+        use crate::records::incident_transition_allowed as ok;
+        assert!(ok("new", "acknowledged"));
+        assert!(ok("new", "resolved"), "steps may be skipped");
+        assert!(ok("contained", "resolved"));
+        assert!(ok("investigating", "false_positive"));
+        assert!(!ok("acknowledged", "new"), "no going back");
+        assert!(!ok("resolved", "investigating"), "closed stays closed");
+        assert!(!ok("false_positive", "acknowledged"));
+        assert!(!ok("new", "new"));
+        assert!(!ok("new", "bogus"));
+    }
+
+    #[test]
     fn severity_follows_level() {
         assert_eq!(Severity::from(Level::Informational), Severity::Low);
         assert_eq!(Severity::from(Level::High), Severity::High);

@@ -158,3 +158,38 @@ pub struct MetaFilter {
     pub yaml: String,
     pub created_at: i64,
 }
+
+/// One change of an incident's status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    pub at: i64,
+    /// Who made the change (a user's e-mail address).
+    pub actor: String,
+    pub from_status: String,
+    pub to_status: String,
+    pub comment: String,
+}
+
+/// The statuses an incident moves through.
+pub const INCIDENT_STATUSES: &[&str] = &[
+    "new",
+    "acknowledged",
+    "investigating",
+    "contained",
+    "resolved",
+    "false_positive",
+];
+
+/// Whether an incident may move from `from` to `to`: forward along new → acknowledged →
+/// investigating → contained → resolved (steps may be skipped), or to false_positive from any
+/// open status. Resolved and false-positive incidents are closed.
+pub fn incident_transition_allowed(from: &str, to: &str) -> bool {
+    let rank = |s: &str| INCIDENT_STATUSES[..5].iter().position(|x| *x == s);
+    if matches!(from, "resolved" | "false_positive") {
+        return false;
+    }
+    if to == "false_positive" {
+        return true;
+    }
+    matches!((rank(from), rank(to)), (Some(a), Some(b)) if b > a)
+}

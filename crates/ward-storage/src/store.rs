@@ -5,7 +5,7 @@ use sqlx::{AnyPool, Row};
 use ward_model::clock::now_ms;
 use ward_model::records::{
     ApiKey, Contact, Detection, Incident, IncidentScope, MetaFilter, Notification,
-    NotificationAttempt, Organisation, User,
+    NotificationAttempt, Organisation, TimelineEntry, User,
 };
 use ward_model::{OdsCode, OrgKind, Role};
 
@@ -678,6 +678,75 @@ impl Store {
             detection_count: r.try_get("detection_count")?,
             organisations: orgs,
         })
+    }
+
+    /// Moves an incident to `to`, recording who, when and why. Refuses a move the lifecycle
+    /// does not allow, naming the current status.
+    pub async fn set_incident_status(
+        &self,
+        id: i64,
+        to: &str,
+        actor: &str,
+        comment: &str,
+    ) -> Result<TimelineEntry, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT status FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("incident {id}")))?;
+        let from: String = row.try_get("status")?;
+        if !ward_model::records::incident_transition_allowed(&from, to) {
+            return Err(StoreError::Invalid(format!(
+                "incident {id} is {from}; it cannot become {to} (lifecycle: {})",
+                ward_model::records::INCIDENT_STATUSES.join(" → ")
+            )));
+        }
+        let at = now_ms();
+        sqlx::query("UPDATE incidents SET status = $1 WHERE id = $2")
+            .bind(to)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO incident_timeline (incident_id, at, actor, from_status, to_status, comment) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(actor)
+        .bind(&from)
+        .bind(to)
+        .bind(comment)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(TimelineEntry {
+            at,
+            actor: actor.into(),
+            from_status: from,
+            to_status: to.into(),
+            comment: comment.into(),
+        })
+    }
+
+    pub async fn incident_timeline(&self, id: i64) -> Result<Vec<TimelineEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, actor, from_status, to_status, comment FROM incident_timeline WHERE incident_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TimelineEntry {
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    from_status: r.try_get("from_status")?,
+                    to_status: r.try_get("to_status")?,
+                    comment: r.try_get("comment")?,
+                })
+            })
+            .collect()
     }
 
     // ---- outbox ----

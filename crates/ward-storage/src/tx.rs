@@ -77,7 +77,7 @@ impl<'c> DetectionTx<'c> {
         let row = sqlx::query(
             "SELECT id, parent_id FROM incidents
              WHERE scope = 'local' AND rule_id = $1 AND org_code = $2
-               AND COALESCE(host, '') = COALESCE($3, '') AND last_seen_at >= $4 AND status <> 'resolved'
+               AND COALESCE(host, '') = COALESCE($3, '') AND last_seen_at >= $4 AND status NOT IN ('resolved', 'false_positive')
              ORDER BY last_seen_at DESC LIMIT 1",
         )
         .bind(rule_id)
@@ -103,7 +103,7 @@ impl<'c> DetectionTx<'c> {
     ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "SELECT i.id FROM incidents i JOIN incident_rules r ON r.incident_id = i.id
-             WHERE i.scope = 'national' AND r.rule_id = $1 AND i.last_seen_at >= $2 AND i.status <> 'resolved'
+             WHERE i.scope = 'national' AND r.rule_id = $1 AND i.last_seen_at >= $2 AND i.status NOT IN ('resolved', 'false_positive')
              ORDER BY i.last_seen_at DESC LIMIT 1",
         )
         .bind(rule_id)
@@ -127,7 +127,7 @@ impl<'c> DetectionTx<'c> {
         let placeholders: Vec<String> = (0..orgs.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
             "SELECT o.incident_id AS id, COUNT(*) AS n FROM incident_orgs o JOIN incidents i ON i.id = o.incident_id
-             WHERE i.scope = 'national' AND i.last_seen_at >= $1 AND i.status <> 'resolved' AND o.org_code IN ({})
+             WHERE i.scope = 'national' AND i.last_seen_at >= $1 AND i.status NOT IN ('resolved', 'false_positive') AND o.org_code IN ({})
              GROUP BY o.incident_id HAVING COUNT(*) >= $2 ORDER BY COUNT(*) DESC, o.incident_id LIMIT 1",
             placeholders.join(", ")
         );

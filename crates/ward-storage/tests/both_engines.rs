@@ -444,3 +444,43 @@ on_both_engines!(meta_filters, |store| {
         Err(StoreError::NotFound(_))
     ));
 });
+
+on_both_engines!(incident_lifecycle, |store| {
+    two_orgs(&store).await;
+    let id = one_detection(&store, 1, true).await;
+    let e = store
+        .set_incident_status(id, "acknowledged", "lee@rj1.example", "on it")
+        .await
+        .unwrap();
+    assert_eq!(
+        (e.from_status.as_str(), e.to_status.as_str()),
+        ("new", "acknowledged")
+    );
+    assert!(matches!(
+        store.set_incident_status(id, "new", "x", "").await,
+        Err(StoreError::Invalid(ref m)) if m.contains("is acknowledged")
+    ));
+    assert!(matches!(
+        store.set_incident_status(999, "resolved", "x", "").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .set_incident_status(id, "resolved", "ana@soc.example", "patched")
+        .await
+        .unwrap();
+    let t = store.incident_timeline(id).await.unwrap();
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[1].actor, "ana@soc.example");
+    assert_eq!(
+        store.get_incident(id).await.unwrap().unwrap().status,
+        "resolved"
+    );
+    let mut tx = store.begin_detection_tx().await.unwrap();
+    assert!(
+        tx.find_open_local("r1", "RJ1", Some("pc1"), 0)
+            .await
+            .unwrap()
+            .is_none(),
+        "resolved incidents collect nothing"
+    );
+});

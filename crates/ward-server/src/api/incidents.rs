@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use ward_model::records::{Detection, Incident, IncidentScope, Notification};
+use ward_model::records::{Detection, Incident, IncidentScope, Notification, TimelineEntry};
 use ward_model::OdsCode;
 
 use crate::auth::Principal;
@@ -96,6 +96,8 @@ pub struct IncidentDetail {
     pub children: Vec<Incident>,
     pub detections: Vec<Detection>,
     pub notifications: Vec<Notification>,
+    /// Status changes: who, when, why.
+    pub timeline: Vec<TimelineEntry>,
 }
 
 pub async fn incident_detail(
@@ -138,11 +140,13 @@ pub async fn incident_detail(
         .store
         .list_notifications(own.as_ref(), Some(id), 500)
         .await?;
+    let timeline = state.store.incident_timeline(id).await?;
     Ok(IncidentDetail {
         incident,
         children,
         detections,
         notifications,
+        timeline,
     })
 }
 
@@ -171,6 +175,67 @@ pub async fn list_notifications(
         state
             .store
             .list_notifications(org.as_ref(), q.incident, limit(&q))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    /// acknowledged, investigating, contained, resolved or false_positive.
+    pub status: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Move an incident along its lifecycle (new → acknowledged → investigating → contained →
+/// resolved, or false_positive). Central analysts, and leads of an organisation involved.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/status", tag = "incidents", request_body = StatusChange,
+    params(("id" = i64, Path, description = "incident id")),
+    responses((status = 200, body = TimelineEntry), (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn change_status(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    axum::Json(req): axum::Json<StatusChange>,
+) -> ApiResult<Json<TimelineEntry>> {
+    let detail = incident_detail(&state, &p, id).await?;
+    let actor = match &p {
+        Principal::Person(u) => u.email.clone(),
+        Principal::Member { .. } => {
+            return Err(ApiError::forbidden(
+                "incidents are changed by people, not by API keys",
+            ))
+        }
+    };
+    let may_change = p.is_central()
+        || detail
+            .incident
+            .organisations
+            .iter()
+            .filter_map(|o| o.parse::<OdsCode>().ok())
+            .any(|o| p.can_manage_org(&o));
+    if !may_change {
+        return Err(ApiError::forbidden(format!(
+            "you may not change incident {id}"
+        )));
+    }
+    if !ward_model::records::INCIDENT_STATUSES.contains(&req.status.as_str()) {
+        return Err(ApiError::bad_request(
+            "invalid_status",
+            format!(
+                "status {:?}; expected one of {}",
+                req.status,
+                ward_model::records::INCIDENT_STATUSES.join(", ")
+            ),
+        ));
+    }
+    Ok(Json(
+        state
+            .store
+            .set_incident_status(id, &req.status, &actor, req.comment.trim())
             .await?,
     ))
 }

@@ -42,6 +42,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/detections", get(incidents::list_detections))
         .route("/api/v1/incidents", get(incidents::list_incidents))
         .route("/api/v1/incidents/{id}", get(incidents::get_incident))
+        .route(
+            "/api/v1/incidents/{id}/status",
+            post(incidents::change_status),
+        )
         .route("/api/v1/notifications", get(incidents::list_notifications))
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))

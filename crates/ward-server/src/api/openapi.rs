@@ -35,6 +35,7 @@ impl Modify for BearerAuth {
         members::create_filter, members::list_filters, members::delete_filter,
         members::create_user, members::list_users,
         incidents::list_detections, incidents::list_incidents, incidents::get_incident,
+        incidents::change_status,
         incidents::list_notifications,
         status::status,
     ),
