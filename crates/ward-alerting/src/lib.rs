@@ -14,10 +14,12 @@
 //! assert_eq!(policy.national_min_orgs, 3);
 //! ```
 
+mod acks;
 mod dispatch;
 mod grouping;
 mod messages;
 
+pub use acks::SmsAcks;
 pub use dispatch::{ChannelSet, Dispatcher, DispatcherConfig};
 pub use grouping::{GroupOutcome, IncidentGrouper, IncidentPolicy, RuleHit};
 

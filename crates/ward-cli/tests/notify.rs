@@ -67,3 +67,74 @@ fn national_incident_texts_and_emails_go_through_the_notify_api_once_each() {
     drop(w);
     rt.block_on(standin.shutdown());
 }
+
+#[test]
+fn the_on_call_lead_acknowledges_by_replying_to_the_text() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let standin = rt
+        .block_on(ward_notify_standin::bind(
+            "127.0.0.1:0",
+            ward_notify_standin::StandinConfig::default(),
+        ))
+        .unwrap();
+    let api_key = standin.api_key("ward-live").unwrap();
+    let base_url = standin.base_url();
+    let sms_template = defaults::SMS_TEMPLATE_ID.to_string();
+    let email_template = defaults::EMAIL_TEMPLATE_ID.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let w = Ward::start(
+        dir.path(),
+        &[
+            ("WARD_NOTIFY__PROVIDER", "govuk_notify"),
+            ("WARD_NOTIFY__API_KEY", &api_key),
+            ("WARD_NOTIFY__BASE_URL", &base_url),
+            ("WARD_NOTIFY__SMS_TEMPLATE_ID", &sms_template),
+            ("WARD_NOTIFY__EMAIL_TEMPLATE_ID", &email_template),
+            ("WARD_NOTIFY__INBOUND_POLL_MS", "200"),
+        ],
+    );
+    let key = member(&w, "ZA1", "London");
+    assert_eq!(w.post_events(&key, wannacry_event("pc1", 1)).0, 200);
+    let incidents = w.wait_for("/api/v1/incidents", |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    });
+    let id = incidents[0]["id"].as_i64().unwrap();
+    // A stranger's ACK and small talk change nothing; the lead's reply acknowledges.
+    standin.receive_text("07700900999", &format!("ACK INC-{id}"));
+    standin.receive_text("07700900123", "thanks, looking");
+    standin.receive_text("07700900123", &format!("ack INC-{id}"));
+    let detail = w.wait_for(&format!("/api/v1/incidents/{id}"), |v| {
+        v["incident"]["status"] == "acknowledged"
+    });
+    assert_eq!(detail["incident"]["status"], "acknowledged", "{detail}");
+    let timeline = detail["timeline"].as_array().unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert!(
+        timeline[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("sms +447700900123"),
+        "{timeline:?}"
+    );
+    let metrics = w
+        .client()
+        .get(format!("{}/metrics", w.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("ward_sms_replies_total{outcome=\"sender_not_involved\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ward_sms_replies_total{outcome=\"not_an_ack\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ward_sms_replies_total{outcome=\"acknowledged\"} 1"),
+        "{metrics}"
+    );
+    drop(w);
+    rt.block_on(standin.shutdown());
+}

@@ -235,6 +235,8 @@ pub struct NotifyConfig {
     /// How often the dispatcher looks for due messages when nothing woke it.
     pub poll_interval_ms: u64,
     pub max_attempts: u32,
+    /// How often received texts are read for `ACK INC-…` replies (GOV.UK Notify only).
+    pub inbound_poll_ms: u64,
 }
 
 impl Default for NotifyConfig {
@@ -247,6 +249,7 @@ impl Default for NotifyConfig {
             email_template_id: None,
             poll_interval_ms: 1000,
             max_attempts: 8,
+            inbound_poll_ms: 30_000,
         }
     }
 }

@@ -219,9 +219,9 @@ fn collect_rule_files(path: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
-fn channels(cfg: &Config) -> Result<ChannelSet, ServerError> {
+fn channels(cfg: &Config) -> Result<(ChannelSet, Option<NotifyClient>), ServerError> {
     if cfg.notify.provider != "govuk_notify" {
-        return Ok(ChannelSet::log_only());
+        return Ok((ChannelSet::log_only(), None));
     }
     let need = |v: &Option<String>, name: &str| {
         v.clone().ok_or_else(|| {
@@ -238,13 +238,14 @@ fn channels(cfg: &Config) -> Result<ChannelSet, ServerError> {
     .with_base_url(cfg.notify.base_url.clone());
     let client = NotifyClient::new(config)?;
     let uncertain = client.clone();
-    Ok(ChannelSet {
+    let channels = ChannelSet {
         sms: Arc::new(NotifySms(client.clone())),
-        email: Arc::new(NotifyEmail(client)),
+        email: Arc::new(NotifyEmail(client.clone())),
         mark_uncertain: Some(Arc::new(move |reference: &str| {
             uncertain.mark_uncertain(reference)
         })),
-    })
+    };
+    Ok((channels, Some(client)))
 }
 
 async fn bootstrap_admin(
@@ -394,7 +395,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let channel_set = channels(&cfg)?;
+    let (channel_set, notify_client) = channels(&cfg)?;
     let state = AppState::new(Inner {
         cfg: cfg.clone(),
         store: store.clone(),
@@ -421,6 +422,15 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
     );
     let wake = dispatcher.waker();
     tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+    if let Some(client) = notify_client {
+        let acks = ward_alerting::SmsAcks {
+            store: store.clone(),
+            client,
+            interval: Duration::from_millis(cfg.notify.inbound_poll_ms.max(100)),
+            registry: registry.clone(),
+        };
+        tasks.push(tokio::spawn(acks.run(shutdown_rx.clone())));
+    }
     if cfg.detection.enabled {
         let consumer = DetectionConsumer {
             store: store.clone(),

@@ -532,6 +532,31 @@ impl Store {
         })
     }
 
+    /// Saves a consumer's state on its own (for consumers without an offset in the log).
+    pub async fn set_consumer_state(&self, consumer: &str, state: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consumer_state (consumer, state, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (consumer) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(consumer)
+        .bind(state)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Contacts with this phone number (E.164).
+    pub async fn contacts_by_phone(&self, phone: &str) -> Result<Vec<Contact>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, org_code, name, phone, email, role, created_at FROM contacts WHERE phone = $1 ORDER BY id",
+        )
+        .bind(phone)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::contact_from_row).collect()
+    }
+
     /// The state a consumer committed with its last offset, if any.
     pub async fn consumer_state(&self, consumer: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT state FROM consumer_state WHERE consumer = $1")
