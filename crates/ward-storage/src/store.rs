@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -479,25 +480,17 @@ impl Store {
         .bind(org.map(|c| c.as_str().to_string()))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(MetaFilter {
-                    id: r.try_get("id")?,
-                    org_code: parse_ods(r.try_get("org_code")?)?,
-                    name: r.try_get("name")?,
-                    yaml: r.try_get("yaml")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(filter_from_row).collect()
     }
 
     pub async fn get_filter(&self, id: i64) -> Result<Option<MetaFilter>, StoreError> {
-        Ok(self
-            .list_filters(None)
-            .await?
-            .into_iter()
-            .find(|f| f.id == id))
+        let row = sqlx::query(
+            "SELECT id, org_code, name, yaml, created_at FROM meta_filters WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(filter_from_row).transpose()
     }
 
     pub async fn delete_filter(&self, id: i64) -> Result<(), StoreError> {
@@ -638,11 +631,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(self.incident_from_row(r).await?);
-        }
-        Ok(out)
+        self.incidents_from_rows(&rows).await
     }
 
     pub async fn get_incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
@@ -653,56 +642,76 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(r) => Ok(Some(self.incident_from_row(&r).await?)),
-            None => Ok(None),
-        }
+        let rows: Vec<AnyRow> = row.into_iter().collect();
+        Ok(self.incidents_from_rows(&rows).await?.pop())
     }
 
-    async fn incident_from_row(&self, r: &AnyRow) -> Result<Incident, StoreError> {
-        let id: i64 = r.try_get("id")?;
-        let orgs = sqlx::query(
-            "SELECT org_code FROM incident_orgs WHERE incident_id = $1 ORDER BY joined_at, org_code",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|o| o.try_get::<String, _>("org_code"))
-        .collect::<Result<Vec<_>, _>>()?;
-        let mut rules = sqlx::query(
-            "SELECT rule_id FROM incident_rules WHERE incident_id = $1 ORDER BY rule_id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|o| o.try_get::<String, _>("rule_id"))
-        .collect::<Result<Vec<_>, _>>()?;
-        let rule_id: String = r.try_get("rule_id")?;
-        if rules.is_empty() {
-            rules.push(rule_id.clone());
+    /// Builds incidents from their rows, fetching the organisations and rules of all of them
+    /// in two queries rather than two per incident.
+    async fn incidents_from_rows(&self, rows: &[AnyRow]) -> Result<Vec<Incident>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
-        let scope = match r.try_get::<String, _>("scope")?.as_str() {
-            "national" => IncidentScope::National,
-            _ => IncidentScope::Local,
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let in_list = placeholders.join(", ");
+        let fetch_pairs = |sql: String, column: &'static str| {
+            let ids = ids.clone();
+            async move {
+                let mut q = sqlx::query(&sql);
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                let mut by_incident: HashMap<i64, Vec<String>> = HashMap::new();
+                for row in q.fetch_all(&self.pool).await? {
+                    by_incident
+                        .entry(row.try_get("incident_id")?)
+                        .or_default()
+                        .push(row.try_get(column)?);
+                }
+                Ok::<_, StoreError>(by_incident)
+            }
         };
-        Ok(Incident {
-            id,
-            scope,
-            rule_id,
-            rules,
-            title: r.try_get("title")?,
-            severity: r.try_get("severity")?,
-            org_code: r.try_get("org_code")?,
-            host: r.try_get("host")?,
-            status: r.try_get("status")?,
-            parent_id: r.try_get("parent_id")?,
-            opened_at: r.try_get("opened_at")?,
-            last_seen_at: r.try_get("last_seen_at")?,
-            detection_count: r.try_get("detection_count")?,
-            organisations: orgs,
-        })
+        let mut orgs = fetch_pairs(
+            format!("SELECT incident_id, org_code FROM incident_orgs WHERE incident_id IN ({in_list}) ORDER BY joined_at, org_code"),
+            "org_code",
+        )
+        .await?;
+        let mut rules = fetch_pairs(
+            format!("SELECT incident_id, rule_id FROM incident_rules WHERE incident_id IN ({in_list}) ORDER BY rule_id"),
+            "rule_id",
+        )
+        .await?;
+        rows.iter()
+            .zip(ids)
+            .map(|(r, id)| {
+                let rule_id: String = r.try_get("rule_id")?;
+                let rules = rules.remove(&id).unwrap_or_else(|| vec![rule_id.clone()]);
+                let scope = match r.try_get::<String, _>("scope")?.as_str() {
+                    "national" => IncidentScope::National,
+                    _ => IncidentScope::Local,
+                };
+                Ok(Incident {
+                    id,
+                    scope,
+                    rule_id,
+                    rules,
+                    title: r.try_get("title")?,
+                    severity: r.try_get("severity")?,
+                    org_code: r.try_get("org_code")?,
+                    host: r.try_get("host")?,
+                    status: r.try_get("status")?,
+                    parent_id: r.try_get("parent_id")?,
+                    opened_at: r.try_get("opened_at")?,
+                    last_seen_at: r.try_get("last_seen_at")?,
+                    detection_count: r.try_get("detection_count")?,
+                    organisations: orgs.remove(&id).unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     /// Moves an incident to `to`, recording who, when and why. Refuses a move the lifecycle
@@ -870,6 +879,16 @@ impl Store {
 }
 
 const OUTBOX_SELECT: &str = "SELECT id, incident_id, org_code, contact_id, contact_name, channel, destination, subject, body, reference, status, attempts, next_attempt_at, created_at, sent_at, provider_id FROM outbox";
+
+fn filter_from_row(r: &AnyRow) -> Result<MetaFilter, StoreError> {
+    Ok(MetaFilter {
+        id: r.try_get("id")?,
+        org_code: parse_ods(r.try_get("org_code")?)?,
+        name: r.try_get("name")?,
+        yaml: r.try_get("yaml")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
 
 fn outbox_from_row(
     r: &AnyRow,
