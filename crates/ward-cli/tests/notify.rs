@@ -7,8 +7,15 @@ use common::{member, wannacry_event, Ward};
 use serde_json::Value;
 use ward_notify_standin::config::defaults;
 
-#[test]
-fn national_incident_texts_and_emails_go_through_the_notify_api_once_each() {
+/// A Notify stand-in, and `ward serve` sending through it with the live key.
+fn ward_with_standin(
+    extra_env: &[(&str, &str)],
+) -> (
+    tokio::runtime::Runtime,
+    ward_notify_standin::StandinHandle,
+    tempfile::TempDir,
+    Ward,
+) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let standin = rt
         .block_on(ward_notify_standin::bind(
@@ -20,17 +27,22 @@ fn national_incident_texts_and_emails_go_through_the_notify_api_once_each() {
     let base_url = standin.base_url();
     let sms_template = defaults::SMS_TEMPLATE_ID.to_string();
     let email_template = defaults::EMAIL_TEMPLATE_ID.to_string();
+    let mut env = vec![
+        ("WARD_NOTIFY__PROVIDER", "govuk_notify"),
+        ("WARD_NOTIFY__API_KEY", api_key.as_str()),
+        ("WARD_NOTIFY__BASE_URL", base_url.as_str()),
+        ("WARD_NOTIFY__SMS_TEMPLATE_ID", sms_template.as_str()),
+        ("WARD_NOTIFY__EMAIL_TEMPLATE_ID", email_template.as_str()),
+    ];
+    env.extend_from_slice(extra_env);
     let dir = tempfile::tempdir().unwrap();
-    let w = Ward::start(
-        dir.path(),
-        &[
-            ("WARD_NOTIFY__PROVIDER", "govuk_notify"),
-            ("WARD_NOTIFY__API_KEY", &api_key),
-            ("WARD_NOTIFY__BASE_URL", &base_url),
-            ("WARD_NOTIFY__SMS_TEMPLATE_ID", &sms_template),
-            ("WARD_NOTIFY__EMAIL_TEMPLATE_ID", &email_template),
-        ],
-    );
+    let w = Ward::start(dir.path(), &env);
+    (rt, standin, dir, w)
+}
+
+#[test]
+fn national_incident_texts_and_emails_go_through_the_notify_api_once_each() {
+    let (rt, standin, _dir, w) = ward_with_standin(&[]);
     for (i, code) in ["ZA1", "ZA2", "ZA3"].iter().enumerate() {
         let key = member(&w, code, "London");
         let (s, v) = w.post_events(&key, wannacry_event(&format!("pc{i}"), i as u64));
@@ -70,29 +82,7 @@ fn national_incident_texts_and_emails_go_through_the_notify_api_once_each() {
 
 #[test]
 fn the_on_call_lead_acknowledges_by_replying_to_the_text() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let standin = rt
-        .block_on(ward_notify_standin::bind(
-            "127.0.0.1:0",
-            ward_notify_standin::StandinConfig::default(),
-        ))
-        .unwrap();
-    let api_key = standin.api_key("ward-live").unwrap();
-    let base_url = standin.base_url();
-    let sms_template = defaults::SMS_TEMPLATE_ID.to_string();
-    let email_template = defaults::EMAIL_TEMPLATE_ID.to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let w = Ward::start(
-        dir.path(),
-        &[
-            ("WARD_NOTIFY__PROVIDER", "govuk_notify"),
-            ("WARD_NOTIFY__API_KEY", &api_key),
-            ("WARD_NOTIFY__BASE_URL", &base_url),
-            ("WARD_NOTIFY__SMS_TEMPLATE_ID", &sms_template),
-            ("WARD_NOTIFY__EMAIL_TEMPLATE_ID", &email_template),
-            ("WARD_NOTIFY__INBOUND_POLL_MS", "200"),
-        ],
-    );
+    let (rt, standin, _dir, w) = ward_with_standin(&[("WARD_NOTIFY__INBOUND_POLL_MS", "200")]);
     let key = member(&w, "ZA1", "London");
     assert_eq!(w.post_events(&key, wannacry_event("pc1", 1)).0, 200);
     let incidents = w.wait_for("/api/v1/incidents", |v| {
