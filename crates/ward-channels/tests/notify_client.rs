@@ -1,7 +1,5 @@
 //! NotifyClient against the official Python client's JWT check and a minimal HTTP peer.
 
-mod common;
-
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,7 +24,10 @@ fn api_key() -> String {
 
 #[test]
 fn jwt_is_accepted_by_official_decode_jwt_token() {
-    let py = common::require_python_module("notifications_python_client");
+    let py = ward_testkit::require_python_module(
+        "notifications_python_client",
+        "scripts/deps/channels.sh",
+    );
     let key = ApiKey::parse(&api_key()).unwrap();
     let token = key.token_now();
     let script = r#"

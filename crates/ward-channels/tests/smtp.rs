@@ -1,7 +1,5 @@
 //! The SMTP channel against aiosmtpd, with STARTTLS and implicit TLS from a test CA.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
@@ -93,7 +91,7 @@ impl Drop for SmtpServer {
 
 impl SmtpServer {
     fn start(pki: &Pki, mode: &str) -> Self {
-        let py = common::require_python_module("aiosmtpd");
+        let py = ward_testkit::require_python_module("aiosmtpd", "scripts/deps/channels.sh");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

@@ -1,7 +1,5 @@
 //! Fidelity: the official `notifications-python-client` drives the stand-in.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -110,7 +108,10 @@ fn err_of(out: &Value, name: &str) -> (u64, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_client_against_standin() {
-    let py = common::require_python_module("notifications_python_client");
+    let py = ward_testkit::require_python_module(
+        "notifications_python_client",
+        "scripts/deps/channels.sh",
+    );
 
     // A receiver for callbacks, checking the bearer token.
     let seen: Seen = Arc::default();

@@ -95,9 +95,31 @@ pub fn shared_data() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("../shared/data"))
 }
 
-/// The Python with the test peers installed (`scripts/test` makes `.venv`), or `WARD_PYTHON`.
+/// The Python with the test peers installed: `WARD_PYTHON`, or the venv at `WARD_VENV`
+/// (default `<repo>/.venv`, which `scripts/test` makes).
 pub fn python() -> PathBuf {
-    std::env::var_os("WARD_PYTHON")
+    if let Some(p) = std::env::var_os("WARD_PYTHON") {
+        return PathBuf::from(p);
+    }
+    std::env::var_os("WARD_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+        .unwrap_or_else(|| repo_root().join(".venv"))
+        .join("bin/python")
+}
+
+/// [`python`], after checking that it can import `module`. Fails (never skips) naming the
+/// script that installs it.
+pub fn require_python_module(module: &str, deps_script: &str) -> PathBuf {
+    let py = python();
+    let ok = std::process::Command::new(&py)
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "python module `{module}` not importable with {}: run {deps_script} (or set WARD_PYTHON / WARD_VENV)",
+        py.display()
+    );
+    py
 }
