@@ -67,9 +67,8 @@ impl Principal {
 
 /// The credential in a request: `Authorization: Bearer …`, HTTP Basic (the secret as the
 /// password, for tools that only speak Basic) or the web session cookie.
-pub fn credential(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts
-        .headers
+pub fn credential(headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
@@ -86,7 +85,7 @@ pub fn credential(parts: &Parts) -> Option<String> {
             return Some(password.to_string());
         }
     }
-    let cookies = parts.headers.get(header::COOKIE)?.to_str().ok()?;
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
     cookies.split(';').find_map(|c| {
         let (name, value) = c.trim().split_once('=')?;
         (name == SESSION_COOKIE).then(|| value.to_string())
@@ -115,7 +114,7 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(token) = credential(parts) else {
+        let Some(token) = credential(&parts.headers) else {
             return Err(ApiError::unauthorized(
                 "no credential: send `Authorization: Bearer <key or token>`",
             ));

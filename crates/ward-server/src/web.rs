@@ -46,10 +46,7 @@ fn page(title: &str, refresh: bool, body: &str) -> Html<String> {
 }
 
 async fn principal(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
-    let mut req = axum::http::Request::new(());
-    *req.headers_mut() = headers.clone();
-    let (parts, _) = req.into_parts();
-    let token = credential(&parts)?;
+    let token = credential(headers)?;
     authenticate(state, &token).await.ok().flatten()
 }
 
