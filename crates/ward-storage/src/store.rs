@@ -20,12 +20,12 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// A handle on the state store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
@@ -57,7 +57,7 @@ pub(crate) fn parse_ods(s: String) -> Result<OdsCode, StoreError> {
         .map_err(|e: ward_model::InvalidOdsCode| StoreError::Invalid(e.to_string()))
 }
 
-fn parse_named<T: FromStr<Err = ward_model::UnknownName>>(s: &str) -> Result<T, StoreError> {
+pub(crate) fn parse_named<T: FromStr<Err = ward_model::UnknownName>>(s: &str) -> Result<T, StoreError> {
     s.parse()
         .map_err(|e: ward_model::UnknownName| StoreError::Invalid(e.to_string()))
 }
