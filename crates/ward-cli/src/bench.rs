@@ -73,6 +73,13 @@ pub struct IngestBench {
     /// Run detection (built-in rules) while ingesting, and report how fast it keeps up.
     #[arg(long)]
     detection: bool,
+    /// Event log engine: `embedded`, `jetstream`, or `both` (one after the other, with the
+    /// ratio).
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "jetstream", "both"])]
+    eventlog: String,
+    /// NATS server for `--eventlog jetstream`; the benchmark's stream is deleted afterwards.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
 }
 
 /// A `ward serve` child process on a temporary directory, killed on drop.
@@ -96,11 +103,12 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-async fn spawn_server(detection: bool) -> anyhow::Result<ServerProcess> {
+async fn spawn_server(detection: bool, env: &[(String, String)]) -> anyhow::Result<ServerProcess> {
     let dir = tempfile::Builder::new().prefix("ward-bench-").tempdir()?;
     let port = free_port()?;
     let child = Command::new(std::env::current_exe()?)
         .arg("serve")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("WARD_DATA_DIR", dir.path())
         .env("WARD_HTTP__LISTEN", format!("127.0.0.1:{port}"))
         .env("WARD_DETECTION__ENABLED", detection.to_string())
@@ -246,7 +254,59 @@ pub async fn run(cmd: &BenchCmd, json_mode: bool) -> anyhow::Result<()> {
 }
 
 async fn ingest(b: &IngestBench, json_mode: bool) -> anyhow::Result<()> {
-    let server = spawn_server(b.detection).await?;
+    let engines: &[&str] = match b.eventlog.as_str() {
+        "both" => &["embedded", "jetstream"],
+        "jetstream" => &["jetstream"],
+        _ => &["embedded"],
+    };
+    let mut reports = Vec::new();
+    for engine in engines {
+        let report = if *engine == "jetstream" {
+            let stream = format!("WARD_BENCH_{:x}", std::process::id());
+            let env = vec![
+                ("WARD_EVENTLOG__ENGINE".to_string(), "jetstream".to_string()),
+                ("WARD_EVENTLOG__NATS_URL".to_string(), b.nats_url.clone()),
+                ("WARD_EVENTLOG__NATS_STREAM".to_string(), stream.clone()),
+                (
+                    "WARD_EVENTLOG__NATS_SUBJECT".to_string(),
+                    format!("ward.bench.{:x}", std::process::id()),
+                ),
+            ];
+            let report = ingest_once(b, engine, &env, json_mode).await;
+            let client = async_nats::connect(b.nats_url.as_str()).await?;
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(&stream)
+                .await;
+            report?
+        } else {
+            ingest_once(b, engine, &[], json_mode).await?
+        };
+        reports.push(report);
+    }
+    if json_mode {
+        let out = if reports.len() == 1 {
+            reports.remove(0)
+        } else {
+            json!(reports)
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if reports.len() == 2 {
+        let rate = |r: &Value| r["events_per_sec"].as_f64().unwrap_or(0.0);
+        println!(
+            "jetstream / embedded events/s ratio: {:.2}",
+            rate(&reports[1]) / rate(&reports[0]).max(1.0)
+        );
+    }
+    Ok(())
+}
+
+async fn ingest_once(
+    b: &IngestBench,
+    engine: &str,
+    env: &[(String, String)],
+    json_mode: bool,
+) -> anyhow::Result<Value> {
+    let server = spawn_server(b.detection, env).await?;
     let admin = Api::new(server.url.clone(), Some(server.token.clone()))?;
     let _: Value = admin
         .post("/api/v1/organisations", &json!({"ods_code": "ZA1", "name": "Bench Trust", "kind": "acute_trust", "region": "London"}))
@@ -336,6 +396,7 @@ async fn ingest(b: &IngestBench, json_mode: bool) -> anyhow::Result<()> {
         "batch_events": batch,
         "event_bytes_avg": body_bytes / batch,
         "detection": b.detection,
+        "eventlog": engine,
         "seconds": elapsed,
         "events_per_sec": events as f64 / elapsed,
         "mb_per_sec": (total_batches * body_bytes) as f64 / elapsed / 1e6,
@@ -360,10 +421,8 @@ async fn ingest(b: &IngestBench, json_mode: bool) -> anyhow::Result<()> {
     }
     report["server_peak_rss_mb"] =
         json!(peak_rss_bytes(server.child.id()).map(|b| b as f64 / 1048576.0));
-    if json_mode {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("ward bench ingest: {} events of ~{} bytes, {} senders, {} events per request, detection {}",
+    if !json_mode {
+        println!("ward bench ingest: {} events of ~{} bytes, {} senders, {} events per request, detection {}, event log {engine}",
             events, body_bytes / batch, b.senders, batch, if b.detection { "on" } else { "off" });
         println!(
             "  events/s          {:>12.0}",
@@ -390,5 +449,5 @@ async fn ingest(b: &IngestBench, json_mode: bool) -> anyhow::Result<()> {
             report["server_peak_rss_mb"].as_f64().unwrap_or(0.0)
         );
     }
-    Ok(())
+    Ok(report)
 }

@@ -128,16 +128,30 @@ impl Default for DatabaseConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventLogConfig {
+    /// `embedded` (files in the data directory) or `jetstream` (a NATS JetStream stream,
+    /// shared by several ward nodes).
+    pub engine: String,
     pub segment_bytes: u64,
     /// Closed segments older than this are deleted. 0 keeps them forever.
     pub retention_max_age_secs: u64,
     /// Oldest closed segments are deleted while the log is larger than this. 0 means no limit.
     pub retention_max_bytes: u64,
+    /// The NATS server, for `engine = "jetstream"`.
+    pub nats_url: String,
+    pub nats_stream: String,
+    pub nats_subject: String,
+    /// Copies kept by a JetStream cluster.
+    pub nats_replicas: u32,
 }
 
 impl Default for EventLogConfig {
     fn default() -> Self {
         EventLogConfig {
+            engine: "embedded".into(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            nats_stream: "WARD_EVENTS".into(),
+            nats_subject: "ward.events".into(),
+            nats_replicas: 1,
             segment_bytes: 128 * 1024 * 1024,
             retention_max_age_secs: 30 * 86_400,
             retention_max_bytes: 0,
@@ -329,6 +343,12 @@ impl Config {
                 self.notify.provider
             )));
         }
+        if !matches!(self.eventlog.engine.as_str(), "embedded" | "jetstream") {
+            return Err(ConfigError::Invalid(format!(
+                "eventlog.engine = {:?}; expected \"embedded\" or \"jetstream\"",
+                self.eventlog.engine
+            )));
+        }
         if self.notify.provider == "govuk_notify" && self.notify.api_key.is_none() {
             return Err(ConfigError::Invalid(
                 "notify.provider = \"govuk_notify\" needs notify.api_key".into(),
@@ -455,6 +475,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("segment_bytes"), "{err}");
+        let err = Config::load(None, env(&[("WARD_EVENTLOG__ENGINE", "kafka")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("eventlog.engine") && err.contains("kafka"),
+            "{err}"
+        );
     }
 
     #[test]

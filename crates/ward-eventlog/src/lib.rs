@@ -38,9 +38,11 @@
 //! ```
 
 mod embedded;
+pub mod jetstream;
 mod record;
 
 pub use embedded::{EmbeddedLog, LogOptions};
+pub use jetstream::{JetStreamLog, JetStreamOptions};
 pub use record::{BatchBuilder, EncodedBatch, LogRecord, RECORD_HEADER_BYTES};
 
 use async_trait::async_trait;
@@ -63,6 +65,9 @@ pub enum LogError {
     Closed,
     #[error("event log is full: {0} batches are waiting to be written")]
     Full(usize),
+    /// The scale-out engine's server refused or could not be reached.
+    #[error("event log server: {0}")]
+    Remote(String),
     #[error("corrupt record at offset {offset} in {path}: {reason}")]
     Corrupt {
         path: std::path::PathBuf,

@@ -43,7 +43,7 @@ use ward_alerting::{ChannelSet, Dispatcher, DispatcherConfig, IncidentGrouper, I
 use ward_channels::notify::{NotifyClient, NotifyConfig, NotifyEmail, NotifySms};
 use ward_config::Config;
 use ward_detect::{Engine, EngineConfig};
-use ward_eventlog::{EmbeddedLog, EventLog, LogOptions};
+use ward_eventlog::{EmbeddedLog, EventLog, JetStreamLog, JetStreamOptions, LogOptions};
 use ward_ingest::{Ingestor, Limits};
 use ward_model::clock::now_ms;
 use ward_model::Role;
@@ -116,6 +116,60 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    engine: LogEngine,
+}
+
+/// The concrete event log behind `AppState::log`, for what only that engine does (closing,
+/// the embedded engine's retention).
+#[derive(Clone)]
+enum LogEngine {
+    Embedded(Arc<EmbeddedLog>),
+    JetStream(Arc<JetStreamLog>),
+}
+
+impl LogEngine {
+    async fn open(cfg: &Config) -> Result<LogEngine, ServerError> {
+        match cfg.eventlog.engine.as_str() {
+            "jetstream" => {
+                let opts = JetStreamOptions {
+                    url: cfg.eventlog.nats_url.clone(),
+                    stream: cfg.eventlog.nats_stream.clone(),
+                    subject: cfg.eventlog.nats_subject.clone(),
+                    max_age: Duration::from_secs(cfg.eventlog.retention_max_age_secs),
+                    max_bytes: match cfg.eventlog.retention_max_bytes {
+                        0 => -1,
+                        n => i64::try_from(n).unwrap_or(i64::MAX),
+                    },
+                    replicas: cfg.eventlog.nats_replicas.max(1) as usize,
+                    ..JetStreamOptions::default()
+                };
+                Ok(LogEngine::JetStream(Arc::new(
+                    JetStreamLog::connect(opts).await?,
+                )))
+            }
+            _ => Ok(LogEngine::Embedded(Arc::new(EmbeddedLog::open(
+                &cfg.eventlog_dir(),
+                LogOptions {
+                    segment_bytes: cfg.eventlog.segment_bytes,
+                    ..LogOptions::default()
+                },
+            )?))),
+        }
+    }
+
+    fn log(&self) -> Arc<dyn EventLog> {
+        match self {
+            LogEngine::Embedded(l) => l.clone(),
+            LogEngine::JetStream(l) => l.clone(),
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            LogEngine::Embedded(l) => l.close(),
+            LogEngine::JetStream(l) => l.close(),
+        }
+    }
 }
 
 impl RunningServer {
@@ -130,7 +184,7 @@ impl RunningServer {
             let _ = t.await;
         }
         self.state.store.close().await;
-        self.state.log.close();
+        self.engine.close();
     }
 
     /// Runs until `signal` completes, then shuts down.
@@ -342,13 +396,8 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         path: data_dir.clone(),
         source,
     })?;
-    let log = Arc::new(EmbeddedLog::open(
-        &cfg.eventlog_dir(),
-        LogOptions {
-            segment_bytes: cfg.eventlog.segment_bytes,
-            ..LogOptions::default()
-        },
-    )?);
+    let log_engine = LogEngine::open(&cfg).await?;
+    let log = log_engine.log();
     let store = Store::connect(&cfg.database_url(), cfg.database.max_connections).await?;
     let admin_token = bootstrap_admin(&store, &data_dir).await?;
     let (engine, rule_errors) = if cfg.detection.enabled {
@@ -448,11 +497,14 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         };
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
     }
-    tasks.push(tokio::spawn(retention(
-        log.clone(),
-        cfg.clone(),
-        shutdown_rx.clone(),
-    )));
+    // JetStream applies its own retention (the stream's max_age and max_bytes).
+    if let LogEngine::Embedded(embedded) = &log_engine {
+        tasks.push(tokio::spawn(retention(
+            embedded.clone(),
+            cfg.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
 
     let app = Router::new()
         .merge(api::router())
@@ -473,7 +525,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     }));
-    tracing::info!(%addr, database = store.backend_name(), "ward is listening");
+    tracing::info!(%addr, database = store.backend_name(), eventlog = %cfg.eventlog.engine, "ward is listening");
     Ok(RunningServer {
         addr,
         data_dir,
@@ -481,6 +533,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         state,
         shutdown: shutdown_tx,
         tasks,
+        engine: log_engine,
     })
 }
 
@@ -496,7 +549,7 @@ async fn metrics(
     )
 }
 
-fn register_log_gauges(registry: &Registry, log: Arc<EmbeddedLog>) {
+fn register_log_gauges(registry: &Registry, log: Arc<dyn EventLog>) {
     let l = log.clone();
     registry.gauge_fn(
         "ward_eventlog_committed_offset",
@@ -507,7 +560,7 @@ fn register_log_gauges(registry: &Registry, log: Arc<EmbeddedLog>) {
     let l = log.clone();
     registry.gauge_fn(
         "ward_eventlog_bytes",
-        "Bytes of the event log on disk",
+        "Bytes of the event log on disk (or in the JetStream stream)",
         &[],
         move || l.stats().bytes_on_disk as f64,
     );

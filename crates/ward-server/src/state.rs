@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use ward_config::Config;
 use ward_detect::Engine;
-use ward_eventlog::EmbeddedLog;
+use ward_eventlog::EventLog;
 use ward_ingest::Ingestor;
 use ward_storage::Store;
 use ward_telemetry::Registry;
@@ -15,7 +15,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub cfg: Config,
     pub store: Store,
-    pub log: Arc<EmbeddedLog>,
+    /// The durable event log: the embedded engine or JetStream (`eventlog.engine`).
+    pub log: Arc<dyn EventLog>,
     pub ingestor: Ingestor,
     pub registry: Arc<Registry>,
     pub engine: Arc<Engine>,

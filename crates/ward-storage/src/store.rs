@@ -57,7 +57,9 @@ pub(crate) fn parse_ods(s: String) -> Result<OdsCode, StoreError> {
         .map_err(|e: ward_model::InvalidOdsCode| StoreError::Invalid(e.to_string()))
 }
 
-pub(crate) fn parse_named<T: FromStr<Err = ward_model::UnknownName>>(s: &str) -> Result<T, StoreError> {
+pub(crate) fn parse_named<T: FromStr<Err = ward_model::UnknownName>>(
+    s: &str,
+) -> Result<T, StoreError> {
     s.parse()
         .map_err(|e: ward_model::UnknownName| StoreError::Invalid(e.to_string()))
 }

@@ -2,7 +2,6 @@ use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
-use ward_eventlog::EventLog;
 
 use crate::auth::Principal;
 use crate::error::ApiResult;

@@ -27,4 +27,3 @@ macro_rules! on_both_engines {
         }
     };
 }
-
