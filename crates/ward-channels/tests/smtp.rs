@@ -195,13 +195,13 @@ async fn starttls_with_test_ca_pooled_and_reply_codes_mapped() {
         );
         assert!(data.contains("Acknowledge within 48 hours."));
     }
-    // Pooled: sequential sends reuse one connection rather than opening four.
-    let mut ports: Vec<u64> = got
+    // Pooled: sequential sends reuse the pool's connections (at most 2) rather than opening
+    // four; the pool may alternate between them, so count distinct ones.
+    let ports: std::collections::BTreeSet<u64> = got
         .iter()
         .map(|m| m["peer_port"].as_u64().unwrap())
         .collect();
-    ports.dedup();
-    assert!(ports.len() < 4, "no connection reuse: {ports:?}");
+    assert!(ports.len() <= 2, "no connection reuse: {ports:?}");
 
     assert!(matches!(ch.send(&email("r", "reject@trust.nhs.uk")).await,
         DeliveryOutcome::Permanent { reason } if reason.contains("550")));
