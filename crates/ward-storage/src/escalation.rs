@@ -774,14 +774,14 @@ impl Store {
         rows.iter().map(chase_from_row).collect()
     }
 
-    /// Active incident chases whose incident was acknowledged (by any route), closed, or
-    /// inhibited by a national incident since.
+    /// Incident chases still running (active, or exhausted but still failing over) whose
+    /// incident was acknowledged (by any route), closed, or inhibited by a national incident.
     pub async fn chases_to_settle(&self) -> Result<Vec<SettledChase>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.id, i.status, i.parent_id,
                     (SELECT t.actor FROM incident_timeline t WHERE t.incident_id = i.id AND t.from_status <> t.to_status ORDER BY t.id DESC LIMIT 1) AS actor
              FROM chases c JOIN incidents i ON i.id = c.target_id
-             WHERE c.target_kind = 'incident' AND c.state = 'active' AND (i.status <> 'new' OR i.parent_id IS NOT NULL)",
+             WHERE c.target_kind = 'incident' AND c.state IN ('active', 'exhausted') AND (i.status <> 'new' OR i.parent_id IS NOT NULL)",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -806,8 +806,8 @@ impl Store {
             .collect()
     }
 
-    /// Ends an active chase and cancels its messages not yet sent, on every channel at once.
-    /// False when it had already ended.
+    /// Ends a chase (active, or exhausted but still failing over) and cancels its messages not
+    /// yet sent, on every channel at once. False when it had already ended.
     pub async fn end_chase(
         &self,
         chase_id: i64,
@@ -817,7 +817,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE chases SET state = $1, ended_at = $2, ended_by = $3 WHERE id = $4 AND state = 'active'",
+            "UPDATE chases SET state = $1, ended_at = $2, ended_by = $3 WHERE id = $4 AND state IN ('active', 'exhausted')",
         )
         .bind(state)
         .bind(at)
@@ -836,7 +836,7 @@ impl Store {
         Ok(true)
     }
 
-    /// Ends every active chase of a target as acknowledged by `actor`; returns how many.
+    /// Ends every running chase of a target as acknowledged by `actor`; returns how many.
     pub async fn acknowledge_chases(
         &self,
         kind: &str,
@@ -846,7 +846,9 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut ended = 0;
         for c in self.chases_of(kind, target_id).await? {
-            if c.state == "active" && self.end_chase(c.id, "acknowledged", actor, at).await? {
+            if matches!(c.state.as_str(), "active" | "exhausted")
+                && self.end_chase(c.id, "acknowledged", actor, at).await?
+            {
                 ended += 1;
             }
         }
@@ -898,7 +900,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT o.id, o.chase_id, o.incident_id, o.org_code, o.contact_id, o.contact_name, o.channel, o.subject, o.body, o.reference, o.failover_channels
              FROM outbox o JOIN chases c ON c.id = o.chase_id
-             WHERE c.state = 'active' AND o.failed_over_at IS NULL AND o.failover_channels <> '' AND o.contact_id IS NOT NULL
+             WHERE c.state IN ('active', 'exhausted') AND o.failed_over_at IS NULL AND o.failover_channels <> '' AND o.contact_id IS NOT NULL
                AND (o.status = 'failed'
                     OR o.delivery_status IN ('permanent-failure', 'temporary-failure', 'technical-failure')
                     OR (o.status = 'pending' AND o.created_at <= $1)
