@@ -95,8 +95,9 @@ fn a_ten_minute_notify_outage_delays_but_neither_loses_nor_repeats_and_escalatio
         let n = all_notes(&rig);
         n.iter().all(|x| x["status"] == "sent").then_some(n)
     });
-    // Announcement (SMS + e-mail to the lead) and two escalation steps.
-    assert_eq!(notes.len(), 4, "{notes:?}");
+    // The announcement to every contact (the lead's SMS and e-mail, the deputy's SMS) and
+    // the two escalation steps.
+    assert_eq!(notes.len(), 5, "{notes:?}");
     assert_each_sent_once(&rig, &notes);
     let details: Vec<String> = notes
         .iter()
