@@ -136,7 +136,10 @@ mod tests {
         let s = AckSigner::new(b"0123456789abcdef0123456789abcdef");
         let token = s.sign(&claim());
         assert_eq!(s.verify(&token, 999), Ok(claim()));
-        assert!(matches!(s.verify(&token, 1_000), Err(AckLinkError::Expired(_))));
+        assert!(matches!(
+            s.verify(&token, 1_000),
+            Err(AckLinkError::Expired(_))
+        ));
     }
 
     #[test]

@@ -203,7 +203,11 @@ impl Escalator {
         let mut report = TickReport::default();
         // Acknowledgements first, whatever route they came by, so nothing more is sent.
         for s in self.store.chases_to_settle().await? {
-            if self.store.end_chase(s.chase_id, s.state, &s.by, now).await? {
+            if self
+                .store
+                .end_chase(s.chase_id, s.state, &s.by, now)
+                .await?
+            {
                 report.settled += 1;
                 self.chase_event(s.state);
             }
@@ -248,9 +252,9 @@ impl Escalator {
         }
         let mut policies: HashMap<i64, Option<EscalationPolicy>> = HashMap::new();
         for chase in self.store.due_chases(now, 200).await? {
-            if !policies.contains_key(&chase.policy_id) {
-                let p = self.store.get_policy(chase.policy_id).await?;
-                policies.insert(chase.policy_id, p);
+            if let std::collections::hash_map::Entry::Vacant(slot) = policies.entry(chase.policy_id)
+            {
+                slot.insert(self.store.get_policy(chase.policy_id).await?);
             }
             let policy = policies.get(&chase.policy_id).cloned().flatten();
             self.fire(&chase, policy.as_ref(), now, &mut report).await?;
@@ -347,9 +351,12 @@ impl Escalator {
         let mut org_contacts: Option<Vec<Contact>> = None;
         for t in &step.targets {
             let found: Vec<Contact> = match t {
-                StepTarget::Contact { contact_id } => {
-                    self.store.get_contact(*contact_id).await?.into_iter().collect()
-                }
+                StepTarget::Contact { contact_id } => self
+                    .store
+                    .get_contact(*contact_id)
+                    .await?
+                    .into_iter()
+                    .collect(),
                 StepTarget::Role { role } => {
                     if org_contacts.is_none() {
                         let org = chase.org_code.parse::<ward_model::OdsCode>().map_err(|e| {
@@ -366,12 +373,21 @@ impl Escalator {
                 }
                 StepTarget::Rota { rota_id } => {
                     let Some(rota) = self.store.get_rota(*rota_id).await? else {
-                        tracing::warn!(rota_id, chase = chase.id, "escalation step names a rota that does not exist");
+                        tracing::warn!(
+                            rota_id,
+                            chase = chase.id,
+                            "escalation step names a rota that does not exist"
+                        );
                         continue;
                     };
                     let overrides = self.store.rota_overrides(rota.id, now, now + 1).await?;
                     match on_call_at(&rota, &overrides, now) {
-                        Some(oc) => self.store.get_contact(oc.contact_id).await?.into_iter().collect(),
+                        Some(oc) => self
+                            .store
+                            .get_contact(oc.contact_id)
+                            .await?
+                            .into_iter()
+                            .collect(),
                         None => Vec::new(),
                     }
                 }
@@ -540,9 +556,17 @@ mod tests {
         let p = policy(&[0, 300, 900], 2);
         assert_eq!(next_due(&p, 0, 1_000), Some(1_000 + 300_000));
         assert_eq!(next_due(&p, 1, 1_000), Some(1_000 + 900_000));
-        assert_eq!(next_due(&p, 2, 1_000), Some(1_000 + 600_000), "round 2 after the repeat delay");
+        assert_eq!(
+            next_due(&p, 2, 1_000),
+            Some(1_000 + 600_000),
+            "round 2 after the repeat delay"
+        );
         assert_eq!(next_due(&p, 4, 0), Some(900_000));
-        assert_eq!(next_due(&p, 5, 0), None, "two rounds of three steps, then done");
+        assert_eq!(
+            next_due(&p, 5, 0),
+            None,
+            "two rounds of three steps, then done"
+        );
     }
 
     #[test]

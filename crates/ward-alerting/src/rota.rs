@@ -74,7 +74,11 @@ mod tests {
     #[test]
     fn daily_turns() {
         let r = rota(RotaPeriod::Daily);
-        let who = |d: i64| on_call_at(&r, &[], 10 * DAY + d * DAY + 5).unwrap().contact_id;
+        let who = |d: i64| {
+            on_call_at(&r, &[], 10 * DAY + d * DAY + 5)
+                .unwrap()
+                .contact_id
+        };
         assert_eq!((who(0), who(1), who(2), who(3)), (11, 12, 13, 11));
     }
 
@@ -90,12 +94,19 @@ mod tests {
             reason: "swap".into(),
             created_at: created,
         };
-        let overrides = [o(1, 12, 10 * DAY, 12 * DAY, 1), o(2, 13, 11 * DAY, 12 * DAY, 2)];
+        let overrides = [
+            o(1, 12, 10 * DAY, 12 * DAY, 1),
+            o(2, 13, 11 * DAY, 12 * DAY, 2),
+        ];
         let who = |t: i64| on_call_at(&r, &overrides, t).unwrap();
         assert_eq!(who(10 * DAY).contact_id, 12);
         assert_eq!(who(10 * DAY).override_id, Some(1));
         assert_eq!(who(11 * DAY).contact_id, 13, "newer override");
-        assert_eq!(who(12 * DAY).contact_id, 11, "override over, back to the turn");
+        assert_eq!(
+            who(12 * DAY).contact_id,
+            11,
+            "override over, back to the turn"
+        );
         assert_eq!(who(12 * DAY).override_id, None);
     }
 }

@@ -19,7 +19,9 @@ pub fn validate_matchers(matchers: &[SilenceMatcher]) -> Result<(), String> {
     }
     for (i, m) in matchers.iter().enumerate() {
         let known = SILENCE_FIELDS.contains(&m.field.as_str())
-            || m.field.strip_prefix("event.").is_some_and(|p| !p.is_empty());
+            || m.field
+                .strip_prefix("event.")
+                .is_some_and(|p| !p.is_empty());
         if !known {
             return Err(format!(
                 "matchers[{i}].field {:?}; expected one of {} or event.<path>",
@@ -94,7 +96,9 @@ mod tests {
             org: "RJ1".into(),
             received_at_ms: 0,
             host: Some("PC1".into()),
-            event_json: r#"{"Image":"C:\\Windows\\tasksche.exe","EventID":1,"User":{"Name":"svc_backup"}}"#.into(),
+            event_json:
+                r#"{"Image":"C:\\Windows\\tasksche.exe","EventID":1,"User":{"Name":"svc_backup"}}"#
+                    .into(),
             rule_id: "r-1".into(),
             rule_title: "WannaCry".into(),
             rule_author: None,
@@ -141,7 +145,10 @@ mod tests {
     #[test]
     fn any_event_field_by_path() {
         let h = hit();
-        let s = [silence(None, &[("event.User.Name", "svc_backup"), ("event.EventID", "1")])];
+        let s = [silence(
+            None,
+            &[("event.User.Name", "svc_backup"), ("event.EventID", "1")],
+        )];
         assert!(matching_silence(&s, &h).is_some());
         let s = [silence(None, &[("event.User.Name", "someone_else")])];
         assert!(matching_silence(&s, &h).is_none());

@@ -52,7 +52,9 @@ pub enum EscalationCmd {
 
 #[derive(Subcommand)]
 pub enum PolicyCmd {
-    List { org: String },
+    List {
+        org: String,
+    },
     /// Add a policy from a JSON file: {"name", "min_severity", "steps": [{"delay_secs",
     /// "targets": [{"kind": "role", "role": "deputy"} | {"kind": "contact", "contact_id": 3} |
     /// {"kind": "rota", "rota_id": 1}], "channels": ["sms", "email"]}], "repeat_delay_secs",
@@ -62,7 +64,9 @@ pub enum PolicyCmd {
         #[arg(long)]
         file: std::path::PathBuf,
     },
-    Delete { id: i64 },
+    Delete {
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,20 +178,29 @@ pub async fn run(cmd: &EscalationCmd, api: &Api, json_mode: bool) -> anyhow::Res
             let body: Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", file.display()))?;
             let v: Value = api
-                .post(&format!("/api/v1/organisations/{org}/escalation-policies"), &body)
+                .post(
+                    &format!("/api/v1/organisations/{org}/escalation-policies"),
+                    &body,
+                )
                 .await?;
             output(json_mode, &v, &["id", "name", "min_severity", "max_rounds"]);
         }
         EscalationCmd::Policy(PolicyCmd::Delete { id }) => {
             let _: Value = api
-                .request(Method::DELETE, &format!("/api/v1/escalation-policies/{id}"), None)
+                .request(
+                    Method::DELETE,
+                    &format!("/api/v1/escalation-policies/{id}"),
+                    None,
+                )
                 .await?;
             if !json_mode {
                 println!("escalation policy {id} deleted");
             }
         }
         EscalationCmd::Rota(RotaCmd::List { org }) => {
-            let v: Value = api.get(&format!("/api/v1/organisations/{org}/rotas")).await?;
+            let v: Value = api
+                .get(&format!("/api/v1/organisations/{org}/rotas"))
+                .await?;
             output(json_mode, &v, &["id", "name", "period", "members"]);
         }
         EscalationCmd::Rota(RotaCmd::Add {
@@ -218,11 +231,19 @@ pub async fn run(cmd: &EscalationCmd, api: &Api, json_mode: bool) -> anyhow::Res
                     &json!({"contact_id": contact, "starts_at": from, "ends_at": until, "reason": reason}),
                 )
                 .await?;
-            output(json_mode, &v, &["id", "rota_id", "contact_id", "starts_at", "ends_at"]);
+            output(
+                json_mode,
+                &v,
+                &["id", "rota_id", "contact_id", "starts_at", "ends_at"],
+            );
         }
         EscalationCmd::Silence(SilenceCmd::List { all }) => {
             let v: Value = api.get(&format!("/api/v1/silences?all={all}")).await?;
-            output(json_mode, &v, &["id", "org_code", "reason", "author", "expires_at"]);
+            output(
+                json_mode,
+                &v,
+                &["id", "org_code", "reason", "author", "expires_at"],
+            );
         }
         EscalationCmd::Silence(SilenceCmd::Add {
             org,
@@ -271,7 +292,11 @@ pub async fn run(cmd: &EscalationCmd, api: &Api, json_mode: bool) -> anyhow::Res
             let v: Value = api
                 .post(&format!("/api/v1/incidents/{incident}/triage"), &body)
                 .await?;
-            output(json_mode, &v, &["incident_id", "severity", "tlp", "assignees"]);
+            output(
+                json_mode,
+                &v,
+                &["incident_id", "severity", "tlp", "assignees"],
+            );
         }
         EscalationCmd::Ack { incident, comment } => {
             let v: Value = api
@@ -289,7 +314,14 @@ pub async fn run(cmd: &EscalationCmd, api: &Api, json_mode: bool) -> anyhow::Res
             output(
                 json_mode,
                 &v,
-                &["id", "org_code", "state", "steps_fired", "next_due_at", "ended_by"],
+                &[
+                    "id",
+                    "org_code",
+                    "state",
+                    "steps_fired",
+                    "next_due_at",
+                    "ended_by",
+                ],
             );
         }
     }

@@ -36,7 +36,11 @@ fn assert_each_sent_once(rig: &Rig, notes: &[Value]) {
         assert_eq!(held.len(), 1, "sent exactly once: {reference}");
         assert_eq!(n["provider_id"].as_str().unwrap(), held[0].id.to_string());
     }
-    assert_eq!(rig.standin.notifications().len(), notes.len(), "nothing sent that ward does not know of");
+    assert_eq!(
+        rig.standin.notifications().len(),
+        notes.len(),
+        "nothing sent that ward does not know of"
+    );
 }
 
 #[test]
@@ -64,7 +68,10 @@ fn a_ten_minute_notify_outage_delays_but_neither_loses_nor_repeats_and_escalatio
     let s = &rig.standin;
     s.inject_fault(FaultKind::Timeout, Duration::from_secs(600));
     s.inject_fault(FaultKind::RateLimit, Duration::from_secs(360));
-    s.inject_fault(FaultKind::ServerError { status: 503 }, Duration::from_secs(180));
+    s.inject_fault(
+        FaultKind::ServerError { status: 503 },
+        Duration::from_secs(180),
+    );
 
     assert_eq!(w.post_events(&key, wannacry_event("pc1", 1)).0, 200);
     let inc = first_incident(w);
@@ -105,7 +112,10 @@ fn a_ten_minute_notify_outage_delays_but_neither_loses_nor_repeats_and_escalatio
         .filter_map(|a| a["detail"].as_str().map(str::to_string))
         .collect();
     for needle in ["503", "RateLimitError"] {
-        assert!(details.iter().any(|d| d.contains(needle)), "an attempt saw {needle}: {details:?}");
+        assert!(
+            details.iter().any(|d| d.contains(needle)),
+            "an attempt saw {needle}: {details:?}"
+        );
     }
     let stats = rig.standin.stats();
     assert!(stats.faulted > 0, "{stats:?}");
@@ -117,8 +127,22 @@ fn a_ten_minute_notify_outage_delays_but_neither_loses_nor_repeats_and_escalatio
 fn kill_9_during_an_escalation_loses_no_step_and_sends_none_twice() {
     let mut rig = Rig::start(StandinConfig::default(), &[]);
     let key = member(&rig.w, "ZA1", "London");
-    let deputy = contact(&rig.w, "ZA1", "Dee Puty", Some("07700900456"), None, "deputy");
-    let director = contact(&rig.w, "ZA1", "Di Rector", Some("07700900789"), None, "director");
+    let deputy = contact(
+        &rig.w,
+        "ZA1",
+        "Dee Puty",
+        Some("07700900456"),
+        None,
+        "deputy",
+    );
+    let director = contact(
+        &rig.w,
+        "ZA1",
+        "Di Rector",
+        Some("07700900789"),
+        None,
+        "director",
+    );
     policy(
         &rig.w,
         "ZA1",
@@ -153,7 +177,10 @@ fn kill_9_during_an_escalation_loses_no_step_and_sends_none_twice() {
     });
     let chase = &chases(w, inc)[0];
     let cid = chase["id"].as_i64().unwrap();
-    assert_eq!(chase["steps_fired"], 6, "two rounds of three steps: {chase}");
+    assert_eq!(
+        chase["steps_fired"], 6,
+        "two rounds of three steps: {chase}"
+    );
     let refs: BTreeSet<String> = chase_notes(w, inc)
         .iter()
         .map(|n| n["reference"].as_str().unwrap().to_string())

@@ -29,8 +29,10 @@ pub fn signer(cfg: &Config) -> Result<Arc<AckSigner>, ServerError> {
         return Ok(s.clone());
     }
     let s = Arc::new(
-        AckSigner::load_or_create(&path)
-            .map_err(|source| ServerError::Write { path: path.clone(), source })?,
+        AckSigner::load_or_create(&path).map_err(|source| ServerError::Write {
+            path: path.clone(),
+            source,
+        })?,
     );
     cache.insert(path, s.clone());
     Ok(s)

@@ -111,7 +111,11 @@ pub struct FailoverCandidate {
     pub failover_channels: Vec<String>,
 }
 
-fn json_col<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &str, table: &str) -> Result<T, StoreError> {
+fn json_col<T: serde::de::DeserializeOwned>(
+    r: &AnyRow,
+    col: &str,
+    table: &str,
+) -> Result<T, StoreError> {
     let text: String = r.try_get(col)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Invalid(format!("{table}.{col}: {e}")))
 }
@@ -339,7 +343,9 @@ impl Store {
         members: &[i64],
     ) -> Result<Rota, StoreError> {
         if members.is_empty() {
-            return Err(StoreError::Invalid("a rota needs at least one member".into()));
+            return Err(StoreError::Invalid(
+                "a rota needs at least one member".into(),
+            ));
         }
         for id in members {
             match self.get_contact(*id).await? {
@@ -528,10 +534,12 @@ impl Store {
     }
 
     pub async fn get_silence(&self, id: i64) -> Result<Option<Silence>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {SILENCE_COLS} FROM silences WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SILENCE_COLS} FROM silences WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(silence_from_row).transpose()
     }
 
@@ -634,7 +642,11 @@ impl Store {
                 .bind(incident_id)
                 .execute(&mut *tx)
                 .await?;
-            changes.push(format!("TLP:{} → TLP:{}", before.tlp.to_uppercase(), t.to_uppercase()));
+            changes.push(format!(
+                "TLP:{} → TLP:{}",
+                before.tlp.to_uppercase(),
+                t.to_uppercase()
+            ));
         }
         if let Some(list) = assignees {
             let mut wanted: Vec<String> = list
@@ -662,7 +674,14 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                changes.push(format!("assignees: {}", if wanted.is_empty() { "none".to_string() } else { wanted.join(", ") }));
+                changes.push(format!(
+                    "assignees: {}",
+                    if wanted.is_empty() {
+                        "none".to_string()
+                    } else {
+                        wanted.join(", ")
+                    }
+                ));
             }
         }
         if !changes.is_empty() {
@@ -828,10 +847,12 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("UPDATE outbox SET status = 'cancelled' WHERE chase_id = $1 AND status = 'pending'")
-            .bind(chase_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'cancelled' WHERE chase_id = $1 AND status = 'pending'",
+        )
+        .bind(chase_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -97,8 +97,14 @@ on_both_engines!(policies_pick_the_most_specific_severity, |store| {
         repeat_delay_secs: 60,
         max_rounds: 2,
     };
-    store.create_policy(&ods("RJ1"), &mk(1, "all")).await.unwrap();
-    let high = store.create_policy(&ods("RJ1"), &mk(3, "high")).await.unwrap();
+    store
+        .create_policy(&ods("RJ1"), &mk(1, "all"))
+        .await
+        .unwrap();
+    let high = store
+        .create_policy(&ods("RJ1"), &mk(3, "high"))
+        .await
+        .unwrap();
     assert!(matches!(
         store.create_policy(&ods("RJ1"), &mk(3, "again")).await,
         Err(StoreError::Conflict(_))
@@ -107,20 +113,35 @@ on_both_engines!(policies_pick_the_most_specific_severity, |store| {
         store.create_policy(&ods("RJ1"), &mk(5, "bad")).await,
         Err(StoreError::Invalid(_))
     ));
-    assert_eq!(store.policy_for("RJ1", 2).await.unwrap().unwrap().name, "all");
-    assert_eq!(store.policy_for("RJ1", 4).await.unwrap().unwrap().id, high.id);
+    assert_eq!(
+        store.policy_for("RJ1", 2).await.unwrap().unwrap().name,
+        "all"
+    );
+    assert_eq!(
+        store.policy_for("RJ1", 4).await.unwrap().unwrap().id,
+        high.id
+    );
     assert!(store.policy_for("ZZ9", 4).await.unwrap().is_none());
     let listed = store.list_policies(Some(&ods("RJ1"))).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[1].steps, high.steps, "steps survive the round trip");
     store.delete_policy(high.id).await.unwrap();
-    assert_eq!(store.policy_for("RJ1", 4).await.unwrap().unwrap().name, "all");
+    assert_eq!(
+        store.policy_for("RJ1", 4).await.unwrap().unwrap().name,
+        "all"
+    );
 });
 
 on_both_engines!(rotas_and_overrides, |store| {
     let (lead, deputy) = org_with_contacts(&store).await;
     let rota = store
-        .create_rota(&ods("RJ1"), "security", RotaPeriod::Weekly, 1000, &[lead, deputy])
+        .create_rota(
+            &ods("RJ1"),
+            "security",
+            RotaPeriod::Weekly,
+            1000,
+            &[lead, deputy],
+        )
         .await
         .unwrap();
     assert_eq!(store.get_rota(rota.id).await.unwrap().unwrap(), rota);
@@ -134,10 +155,19 @@ on_both_engines!(rotas_and_overrides, |store| {
         .add_rota_override(rota.id, deputy, 5000, 9000, "swap")
         .await
         .unwrap();
-    assert_eq!(store.rota_overrides(rota.id, 6000, 6001).await.unwrap(), vec![o]);
-    assert!(store.rota_overrides(rota.id, 9000, 9001).await.unwrap().is_empty());
+    assert_eq!(
+        store.rota_overrides(rota.id, 6000, 6001).await.unwrap(),
+        vec![o]
+    );
+    assert!(store
+        .rota_overrides(rota.id, 9000, 9001)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(matches!(
-        store.add_rota_override(rota.id, deputy, 9000, 5000, "backwards").await,
+        store
+            .add_rota_override(rota.id, deputy, 9000, 5000, "backwards")
+            .await,
         Err(StoreError::Invalid(_))
     ));
 });
@@ -166,29 +196,58 @@ on_both_engines!(silences_expire_and_catch_detections, |store| {
         Err(StoreError::Invalid(_))
     ));
     let now = ward_model::clock::now_ms();
-    assert_eq!(store.list_silences(Some(&ods("RJ1")), Some(now)).await.unwrap().len(), 2);
-    assert_eq!(store.list_silences(Some(&ods("RJ2")), Some(now)).await.unwrap().len(), 1, "only the federation-wide one");
+    assert_eq!(
+        store
+            .list_silences(Some(&ods("RJ1")), Some(now))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .list_silences(Some(&ods("RJ2")), Some(now))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "only the federation-wide one"
+    );
     let mut tx = store.begin_detection_tx().await.unwrap();
     assert_eq!(tx.active_silences(now).await.unwrap().len(), 2);
     tx.commit().await.unwrap();
     store.expire_silence(s.id, now).await.unwrap();
     assert_eq!(store.list_silences(None, Some(now)).await.unwrap(), vec![g]);
-    assert_eq!(store.list_silences(None, None).await.unwrap().len(), 2, "expired ones stay listed");
+    assert_eq!(
+        store.list_silences(None, None).await.unwrap().len(),
+        2,
+        "expired ones stay listed"
+    );
 });
 
 on_both_engines!(triage_changes_go_on_the_timeline, |store| {
     org_with_contacts(&store).await;
     let id = incident(&store, 2, 1000).await;
     let t = store.get_triage(id).await.unwrap().unwrap();
-    assert_eq!((t.severity, t.tlp.as_str(), t.assignees.len()), (2, "amber", 0));
-    let who = vec!["bob@rj1".to_string(), "ana@soc".to_string(), "bob@rj1".to_string()];
+    assert_eq!(
+        (t.severity, t.tlp.as_str(), t.assignees.len()),
+        (2, "amber", 0)
+    );
+    let who = vec![
+        "bob@rj1".to_string(),
+        "ana@soc".to_string(),
+        "bob@rj1".to_string(),
+    ];
     let t = store
         .set_triage(id, Some(4), Some("TLP:RED"), Some(&who), "ana@soc")
         .await
         .unwrap();
     assert_eq!(t.severity, 4);
     assert_eq!(t.tlp, "red");
-    assert_eq!(t.assignees, vec!["ana@soc".to_string(), "bob@rj1".to_string()]);
+    assert_eq!(
+        t.assignees,
+        vec!["ana@soc".to_string(), "bob@rj1".to_string()]
+    );
     assert!(matches!(
         store.set_triage(id, Some(0), None, None, "a").await,
         Err(StoreError::Invalid(_))
@@ -198,10 +257,16 @@ on_both_engines!(triage_changes_go_on_the_timeline, |store| {
         Err(StoreError::Invalid(_))
     ));
     // Same values again: nothing changes, nothing is recorded.
-    store.set_triage(id, Some(4), Some("red"), None, "a").await.unwrap();
+    store
+        .set_triage(id, Some(4), Some("red"), None, "a")
+        .await
+        .unwrap();
     let timeline = store.incident_timeline(id).await.unwrap();
     assert_eq!(timeline.len(), 1, "{timeline:?}");
-    assert!(timeline[0].comment.contains("severity 2 → 4"), "{timeline:?}");
+    assert!(
+        timeline[0].comment.contains("severity 2 → 4"),
+        "{timeline:?}"
+    );
     assert!(timeline[0].comment.contains("TLP:RED"), "{timeline:?}");
     assert_eq!(timeline[0].from_status, "new");
 });
@@ -210,7 +275,14 @@ on_both_engines!(a_chase_step_fires_once, |store| {
     let (lead, _) = org_with_contacts(&store).await;
     let now = ward_model::clock::now_ms();
     let inc = incident(&store, 4, now).await;
-    assert!(store.incidents_to_chase(now - 1000, 10).await.unwrap().is_empty(), "no policy, no chase");
+    assert!(
+        store
+            .incidents_to_chase(now - 1000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no policy, no chase"
+    );
     let policy = store
         .create_policy(
             &ods("RJ1"),
@@ -226,7 +298,10 @@ on_both_engines!(a_chase_step_fires_once, |store| {
         .unwrap();
     let cands = store.incidents_to_chase(now - 1000, 10).await.unwrap();
     assert_eq!(cands.len(), 1);
-    assert_eq!((cands[0].incident_id, cands[0].org_code.as_str()), (inc, "RJ1"));
+    assert_eq!(
+        (cands[0].incident_id, cands[0].org_code.as_str()),
+        (inc, "RJ1")
+    );
     let new = NewChase {
         target_kind: "incident",
         target_id: inc,
@@ -238,24 +313,50 @@ on_both_engines!(a_chase_step_fires_once, |store| {
         at: now,
     };
     let chase = store.start_chase(&new).await.unwrap().unwrap();
-    assert_eq!(store.start_chase(&new).await.unwrap(), None, "one chase per target and organisation");
-    assert!(store.incidents_to_chase(now - 1000, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.start_chase(&new).await.unwrap(),
+        None,
+        "one chase per target and organisation"
+    );
+    assert!(store
+        .incidents_to_chase(now - 1000, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.due_chases(now, 10).await.unwrap().len(), 1);
     let msgs = [message(inc, lead, "ward-chase-test-s0-sms")];
-    assert!(store.fire_chase_step(chase, 0, &msgs, Some(now + 60_000), now).await.unwrap());
+    assert!(store
+        .fire_chase_step(chase, 0, &msgs, Some(now + 60_000), now)
+        .await
+        .unwrap());
     // The same step again (a restart, a second runner) writes nothing.
-    assert!(!store.fire_chase_step(chase, 0, &msgs, Some(now + 60_000), now).await.unwrap());
+    assert!(!store
+        .fire_chase_step(chase, 0, &msgs, Some(now + 60_000), now)
+        .await
+        .unwrap());
     let notes = store.list_notifications(None, Some(inc), 10).await.unwrap();
     assert_eq!(notes.len(), 1);
     assert!(store.due_chases(now, 10).await.unwrap().is_empty());
     assert_eq!(store.due_chases(now + 60_000, 10).await.unwrap().len(), 1);
     // Acknowledged in ward: the chase settles, and its unsent message is cancelled.
-    store.set_incident_status(inc, "acknowledged", "bob@rj1", "mine").await.unwrap();
+    store
+        .set_incident_status(inc, "acknowledged", "bob@rj1", "mine")
+        .await
+        .unwrap();
     let settle = store.chases_to_settle().await.unwrap();
     assert_eq!(settle.len(), 1);
-    assert_eq!((settle[0].state, settle[0].by.as_str()), ("acknowledged", "bob@rj1"));
-    assert!(store.end_chase(chase, settle[0].state, &settle[0].by, now).await.unwrap());
-    assert!(!store.end_chase(chase, "acknowledged", "again", now).await.unwrap());
+    assert_eq!(
+        (settle[0].state, settle[0].by.as_str()),
+        ("acknowledged", "bob@rj1")
+    );
+    assert!(store
+        .end_chase(chase, settle[0].state, &settle[0].by, now)
+        .await
+        .unwrap());
+    assert!(!store
+        .end_chase(chase, "acknowledged", "again", now)
+        .await
+        .unwrap());
     let c = store.get_chase(chase).await.unwrap().unwrap();
     assert_eq!((c.state.as_str(), c.steps_fired), ("acknowledged", 1));
     let notes = store.list_notifications(None, Some(inc), 10).await.unwrap();
@@ -295,10 +396,19 @@ on_both_engines!(failover_and_delivery_status, |store| {
         .unwrap()
         .unwrap();
     store
-        .fire_chase_step(chase, 0, &[message(inc, lead, "ref-sms")], Some(now + 60_000), now)
+        .fire_chase_step(
+            chase,
+            0,
+            &[message(inc, lead, "ref-sms")],
+            Some(now + 60_000),
+            now,
+        )
         .await
         .unwrap();
-    assert!(store.failover_due(now - 1).await.unwrap().is_empty(), "nothing failed, nothing late");
+    assert!(
+        store.failover_due(now - 1).await.unwrap().is_empty(),
+        "nothing failed, nothing late"
+    );
     let row = store.due_outbox(now, 10).await.unwrap().remove(0);
     store
         .record_attempt(&ward_storage::OutboxUpdate {
@@ -314,9 +424,18 @@ on_both_engines!(failover_and_delivery_status, |store| {
         })
         .await
         .unwrap();
-    for s in ["created", "sending", "sending", "permanent-failure", "pending"] {
+    for s in [
+        "created",
+        "sending",
+        "sending",
+        "permanent-failure",
+        "pending",
+    ] {
         assert_eq!(
-            store.record_delivery_status("notify-1", None, s, now).await.unwrap(),
+            store
+                .record_delivery_status("notify-1", None, s, now)
+                .await
+                .unwrap(),
             Some(row.id)
         );
     }
@@ -325,15 +444,29 @@ on_both_engines!(failover_and_delivery_status, |store| {
         Some("permanent-failure"),
         "a late non-final status does not replace a final one"
     );
-    assert_eq!(store.record_delivery_status("nobody", None, "sent", now).await.unwrap(), None);
-    let n = store.list_notifications(None, Some(inc), 10).await.unwrap().remove(0);
+    assert_eq!(
+        store
+            .record_delivery_status("nobody", None, "sent", now)
+            .await
+            .unwrap(),
+        None
+    );
+    let n = store
+        .list_notifications(None, Some(inc), 10)
+        .await
+        .unwrap()
+        .remove(0);
     let callbacks: Vec<&str> = n
         .attempt_log
         .iter()
         .filter(|a| a.outcome == "status_callback")
         .map(|a| a.detail.as_str())
         .collect();
-    assert_eq!(callbacks, ["created", "sending", "permanent-failure", "pending"], "repeats recorded once");
+    assert_eq!(
+        callbacks,
+        ["created", "sending", "permanent-failure", "pending"],
+        "repeats recorded once"
+    );
     let due = store.failover_due(now - 1).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].failover_channels, vec!["email".to_string()]);
@@ -341,9 +474,18 @@ on_both_engines!(failover_and_delivery_status, |store| {
     email.channel = "email".into();
     email.destination = "lead@rj1.example".into();
     email.failover_channels = String::new();
-    assert!(store.record_failover(due[0].outbox_id, chase, Some(&email), now).await.unwrap());
-    assert!(!store.record_failover(due[0].outbox_id, chase, Some(&email), now).await.unwrap());
-    assert!(store.failover_due(now - 1).await.unwrap().is_empty(), "failed over once");
+    assert!(store
+        .record_failover(due[0].outbox_id, chase, Some(&email), now)
+        .await
+        .unwrap());
+    assert!(!store
+        .record_failover(due[0].outbox_id, chase, Some(&email), now)
+        .await
+        .unwrap());
+    assert!(
+        store.failover_due(now - 1).await.unwrap().is_empty(),
+        "failed over once"
+    );
     let notes = store.list_notifications(None, Some(inc), 10).await.unwrap();
     assert_eq!(notes.len(), 2);
     assert_eq!(notes[0].channel, "email");

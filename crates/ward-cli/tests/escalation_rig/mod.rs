@@ -55,7 +55,13 @@ impl Rig {
     }
 
     pub fn finish(self) {
-        let Rig { rt, standin, w, dir, .. } = self;
+        let Rig {
+            rt,
+            standin,
+            w,
+            dir,
+            ..
+        } = self;
         drop(w);
         rt.block_on(standin.shutdown());
         drop(dir);
@@ -63,7 +69,14 @@ impl Rig {
 }
 
 /// Adds a contact and returns its id.
-pub fn contact(w: &Ward, org: &str, name: &str, phone: Option<&str>, email: Option<&str>, role: &str) -> i64 {
+pub fn contact(
+    w: &Ward,
+    org: &str,
+    name: &str,
+    phone: Option<&str>,
+    email: Option<&str>,
+    role: &str,
+) -> i64 {
     let (s, v) = w.post_json(
         &format!("/api/v1/organisations/{org}/contacts"),
         &w.token,
@@ -101,7 +114,12 @@ pub fn chase_notes(w: &Ward, incident: i64) -> Vec<Value> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|n| n["reference"].as_str().unwrap_or("").starts_with("ward-chase"))
+        .filter(|n| {
+            n["reference"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("ward-chase")
+        })
         .cloned()
         .collect();
     notes.sort_by_key(|n| n["id"].as_i64());
@@ -121,7 +139,10 @@ pub fn eventually<T>(secs: u64, what: &str, mut probe: impl FnMut() -> Option<T>
         if let Some(v) = probe() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for: {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

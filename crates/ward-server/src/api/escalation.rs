@@ -63,7 +63,9 @@ fn parse_ods(raw: &str) -> ApiResult<OdsCode> {
 fn readable(p: &Principal, ods: &str) -> ApiResult<OdsCode> {
     let code = parse_ods(ods)?;
     if !p.can_read_org(&code) {
-        return Err(ApiError::forbidden(format!("you may not read {code}'s data")));
+        return Err(ApiError::forbidden(format!(
+            "you may not read {code}'s data"
+        )));
     }
     Ok(code)
 }
@@ -261,7 +263,13 @@ pub async fn create_override(
     manageable(&p, rota.org_code.as_str())?;
     let o = state
         .store
-        .add_rota_override(id, req.contact_id, req.starts_at, req.ends_at, req.reason.trim())
+        .add_rota_override(
+            id,
+            req.contact_id,
+            req.starts_at,
+            req.ends_at,
+            req.reason.trim(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(o)))
 }
@@ -341,10 +349,7 @@ pub async fn list_silences(
 ) -> ApiResult<Json<Vec<Silence>>> {
     let active_at = (!q.all).then(now_ms);
     Ok(Json(
-        state
-            .store
-            .list_silences(p.org_scope(), active_at)
-            .await?,
+        state.store.list_silences(p.org_scope(), active_at).await?,
     ))
 }
 
@@ -381,7 +386,13 @@ pub async fn create_silence(
     };
     let s = state
         .store
-        .create_silence(org.as_ref(), &req.matchers, req.reason.trim(), &author, expires_at)
+        .create_silence(
+            org.as_ref(),
+            &req.matchers,
+            req.reason.trim(),
+            &author,
+            expires_at,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(s)))
 }
@@ -424,7 +435,9 @@ async fn changeable(state: &AppState, p: &Principal, id: i64) -> ApiResult<Strin
             .filter_map(|o| o.parse::<OdsCode>().ok())
             .any(|o| p.can_manage_org(&o));
     if !may {
-        return Err(ApiError::forbidden(format!("you may not change incident {id}")));
+        return Err(ApiError::forbidden(format!(
+            "you may not change incident {id}"
+        )));
     }
     Ok(actor)
 }
@@ -548,7 +561,12 @@ pub async fn acknowledge(
         .store
         .acknowledge_chases("incident", id, &actor, now_ms())
         .await?;
-    count(&state, "ward_acknowledgements_total", "Acknowledgements, by route", &[("route", "api")]);
+    count(
+        &state,
+        "ward_acknowledgements_total",
+        "Acknowledgements, by route",
+        &[("route", "api")],
+    );
     Ok(Json(entry))
 }
 
@@ -588,7 +606,12 @@ fn link_error(state: &AppState, e: ward_alerting::acklink::AckLinkError) -> Resp
         "Acknowledgement links refused, by reason",
         &[("reason", reason)],
     );
-    page(StatusCode::FORBIDDEN, "Link not accepted", &e.to_string(), false)
+    page(
+        StatusCode::FORBIDDEN,
+        "Link not accepted",
+        &e.to_string(),
+        false,
+    )
 }
 
 /// Opening the link shows what it acknowledges and a button: mail scanners that follow links
@@ -618,7 +641,8 @@ pub async fn ack_by_link(State(state): State<AppState>, Path(token): Path<String
 }
 
 async fn ack_by_link_inner(state: &AppState, token: &str) -> ApiResult<Response> {
-    let signer = crate::escalation::signer(&state.cfg).map_err(|e| ApiError::internal(e.to_string()))?;
+    let signer =
+        crate::escalation::signer(&state.cfg).map_err(|e| ApiError::internal(e.to_string()))?;
     let now = now_ms();
     let claim = match signer.verify(token, now) {
         Ok(c) => c,
@@ -637,7 +661,12 @@ async fn ack_by_link_inner(state: &AppState, token: &str) -> ApiResult<Response>
     if claim.kind == "incident" {
         match state
             .store
-            .set_incident_status(claim.target_id, "acknowledged", &actor, "acknowledged by signed link")
+            .set_incident_status(
+                claim.target_id,
+                "acknowledged",
+                &actor,
+                "acknowledged by signed link",
+            )
             .await
         {
             Ok(_) => {}
@@ -650,7 +679,12 @@ async fn ack_by_link_inner(state: &AppState, token: &str) -> ApiResult<Response>
         .store
         .acknowledge_chases(&claim.kind, claim.target_id, &actor, now)
         .await?;
-    count(state, "ward_acknowledgements_total", "Acknowledgements, by route", &[("route", "link")]);
+    count(
+        state,
+        "ward_acknowledgements_total",
+        "Acknowledgements, by route",
+        &[("route", "link")],
+    );
     Ok(page(
         StatusCode::OK,
         &format!("{} {} acknowledged", claim.kind, claim.target_id),
@@ -742,7 +776,11 @@ pub async fn delivery_status_callback(
         .record_delivery_status(&req.id, req.reference.as_deref(), &req.status, now_ms())
         .await?;
     // An unknown id is answered 200: Notify retries anything else, and retrying cannot help.
-    let o = if found.is_some() { "recorded" } else { "unknown_notification" };
+    let o = if found.is_some() {
+        "recorded"
+    } else {
+        "unknown_notification"
+    };
     outcome(o);
     Ok(Json(CallbackAnswer { outcome: o.into() }))
 }
