@@ -46,7 +46,7 @@ impl SmsAcks {
         };
         let mut acknowledged = 0;
         for t in &texts {
-            match self.acknowledge(&t.user_number, &t.content).await? {
+            match acknowledge_text(&self.store, &t.user_number, &t.content).await? {
                 Ok(()) => {
                     acknowledged += 1;
                     self.count("acknowledged");
@@ -63,47 +63,6 @@ impl SmsAcks {
         Ok(acknowledged)
     }
 
-    /// `Ok(Err(reason))` for a text that is not a valid acknowledgement.
-    async fn acknowledge(
-        &self,
-        from: &str,
-        content: &str,
-    ) -> Result<Result<(), &'static str>, AlertingError> {
-        let Some(reference) = parse_ack(content) else {
-            return Ok(Err("not_an_ack"));
-        };
-        let digits = reference.trim_start_matches(|c: char| !c.is_ascii_digit());
-        let Ok(incident_id) = digits.parse::<i64>() else {
-            return Ok(Err("unknown_incident"));
-        };
-        let Ok(phone) = normalise_uk_mobile(from) else {
-            return Ok(Err("unknown_sender"));
-        };
-        let Some(incident) = self.store.get_incident(incident_id).await? else {
-            return Ok(Err("unknown_incident"));
-        };
-        // Only a contact of an organisation involved in the incident may acknowledge it.
-        let contacts = self.store.contacts_by_phone(&phone).await?;
-        let Some(contact) = contacts.iter().find(|c| {
-            incident
-                .organisations
-                .iter()
-                .any(|o| o == c.org_code.as_str())
-        }) else {
-            return Ok(Err("sender_not_involved"));
-        };
-        let actor = format!("sms {phone} ({})", contact.name);
-        match self
-            .store
-            .set_incident_status(incident_id, "acknowledged", &actor, "ACK by SMS reply")
-            .await
-        {
-            Ok(_) => Ok(Ok(())),
-            Err(ward_storage::StoreError::Invalid(_)) => Ok(Err("already_past_acknowledged")),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             if let Err(e) = self.poll_once().await {
@@ -117,5 +76,53 @@ impl SmsAcks {
                 return;
             }
         }
+    }
+}
+
+/// Acts on one received text (polled, or pushed by Notify's received-text callback):
+/// `Ok(Err(reason))` for a text that is not a valid acknowledgement, the reason being the
+/// label counted on `/metrics`.
+pub async fn acknowledge_text(
+    store: &Store,
+    from: &str,
+    content: &str,
+) -> Result<Result<(), &'static str>, AlertingError> {
+    let Some(reference) = parse_ack(content) else {
+        return Ok(Err("not_an_ack"));
+    };
+    let digits = reference.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let Ok(incident_id) = digits.parse::<i64>() else {
+        return Ok(Err("unknown_incident"));
+    };
+    let Ok(phone) = normalise_uk_mobile(from) else {
+        return Ok(Err("unknown_sender"));
+    };
+    let Some(incident) = store.get_incident(incident_id).await? else {
+        return Ok(Err("unknown_incident"));
+    };
+    // Only a contact of an organisation involved in the incident may acknowledge it.
+    let contacts = store.contacts_by_phone(&phone).await?;
+    let Some(contact) = contacts.iter().find(|c| {
+        incident
+            .organisations
+            .iter()
+            .any(|o| o == c.org_code.as_str())
+    }) else {
+        return Ok(Err("sender_not_involved"));
+    };
+    let actor = format!("sms {phone} ({})", contact.name);
+    match store
+        .set_incident_status(incident_id, "acknowledged", &actor, "ACK by SMS reply")
+        .await
+    {
+        Ok(_) => {
+            // The chase stops on every channel now, not at the escalation engine's next tick.
+            store
+                .acknowledge_chases("incident", incident_id, &actor, ward_model::clock::now_ms())
+                .await?;
+            Ok(Ok(()))
+        }
+        Err(ward_storage::StoreError::Invalid(_)) => Ok(Err("already_past_acknowledged")),
+        Err(e) => Err(e.into()),
     }
 }

@@ -52,6 +52,8 @@ pub struct GroupOutcome {
     pub national_incident: Option<i64>,
     pub opened_national: bool,
     pub messages_queued: usize,
+    /// The silence that caught the hit: stored, but opened and told nothing.
+    pub silenced: Option<i64>,
 }
 
 pub struct IncidentGrouper {
@@ -78,6 +80,33 @@ impl IncidentGrouper {
         let severity = Severity::from(hit.level);
         let mut out = GroupOutcome::default();
         let host = hit.host.as_deref();
+        let tags = serde_json::to_string(&hit.tags).unwrap_or_else(|_| "[]".into());
+        let matched = hit.matched_fields.to_string();
+
+        let silences = tx.active_silences(now).await?;
+        if let Some(silence) = crate::silence::matching_silence(&silences, hit) {
+            // Kept as evidence (incident 0, marked with the silence), but it opens nothing.
+            let id = tx
+                .insert_detection(&NewDetection {
+                    event_offset: hit.event_offset as i64,
+                    org_code: &hit.org,
+                    rule_id: &hit.rule_id,
+                    rule_title: &hit.rule_title,
+                    rule_author: hit.rule_author.as_deref(),
+                    level: hit.level.as_str(),
+                    tags_json: &tags,
+                    matched_fields_json: &matched,
+                    host,
+                    event_json: &hit.event_json,
+                    received_at: hit.received_at_ms,
+                    detected_at: now,
+                    incident_id: 0,
+                })
+                .await?;
+            tx.mark_silenced(id, silence.id).await?;
+            out.silenced = Some(silence.id);
+            return Ok(out);
+        }
 
         let local = tx
             .find_open_local(&hit.rule_id, &hit.org, host, now - p.local_window_ms)
@@ -108,8 +137,6 @@ impl IncidentGrouper {
         };
         out.local_incident = local_id;
         tx.touch_incident(local_id, now).await?;
-        let tags = serde_json::to_string(&hit.tags).unwrap_or_else(|_| "[]".into());
-        let matched = hit.matched_fields.to_string();
         tx.insert_detection(&NewDetection {
             event_offset: hit.event_offset as i64,
             org_code: &hit.org,

@@ -14,13 +14,18 @@
 //! assert_eq!(policy.national_min_orgs, 3);
 //! ```
 
+pub mod acklink;
 mod acks;
 mod dispatch;
+pub mod escalation;
 mod grouping;
 mod messages;
+pub mod rota;
+pub mod silence;
 
-pub use acks::SmsAcks;
+pub use acks::{acknowledge_text, SmsAcks};
 pub use dispatch::{ChannelSet, Dispatcher, DispatcherConfig};
+pub use escalation::{EscalationConfig, Escalator, TickReport};
 pub use grouping::{GroupOutcome, IncidentGrouper, IncidentPolicy, RuleHit};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod demo;
 mod detect;
+mod escalation;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,9 @@ enum Command {
     /// Incidents, national first.
     #[command(subcommand)]
     Incidents(commands::IncidentsCmd),
+    /// Escalation policies, on-call rotas, silences, triage and acknowledgement.
+    #[command(subcommand)]
+    Escalation(escalation::EscalationCmd),
     /// Pipeline status.
     Status,
     /// Sigma rules.
@@ -153,6 +157,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(b) => bench::run(b, cli.json).await,
         Command::Rules(r) => tokio::task::block_in_place(|| detect::rules_check(r, cli.json)),
         Command::Hunt(h) => tokio::task::block_in_place(|| detect::hunt(h)),
+        Command::Escalation(e) => {
+            let api = client::Api::from_cli(&cli)?;
+            escalation::run(e, &api, cli.json).await
+        }
         Command::Import(i) => {
             let api = client::Api::from_cli(&cli)?;
             detect::import(i, &api, cli.json).await

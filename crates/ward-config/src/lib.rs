@@ -71,6 +71,7 @@ pub struct Config {
     pub detection: DetectionConfig,
     pub incidents: IncidentConfig,
     pub notify: NotifyConfig,
+    pub escalation: EscalationConfig,
     pub pseudonymise: PseudonymiseConfig,
 }
 
@@ -86,6 +87,7 @@ impl Default for Config {
             detection: DetectionConfig::default(),
             incidents: IncidentConfig::default(),
             notify: NotifyConfig::default(),
+            escalation: EscalationConfig::default(),
             pseudonymise: PseudonymiseConfig::default(),
         }
     }
@@ -264,6 +266,34 @@ impl Default for NotifyConfig {
             poll_interval_ms: 1000,
             max_attempts: 8,
             inbound_poll_ms: 30_000,
+        }
+    }
+}
+
+/// Chasing unacknowledged incidents (see `ward_alerting::escalation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationConfig {
+    pub enabled: bool,
+    /// How often due escalation steps are looked for.
+    pub tick_ms: u64,
+    /// How long the signed acknowledgement link in a message stays valid.
+    pub ack_link_ttl_secs: u64,
+    /// A chase message not delivered this long after it was written fails over to the
+    /// contact's next channel; 0 fails over only when it fails.
+    pub delivery_deadline_secs: u64,
+    /// Bearer token GOV.UK Notify presents on its callbacks; callbacks are refused without one.
+    pub callback_token: Option<String>,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        EscalationConfig {
+            enabled: true,
+            tick_ms: 1000,
+            ack_link_ttl_secs: 86_400,
+            delivery_deadline_secs: 900,
+            callback_token: None,
         }
     }
 }

@@ -18,6 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub mod clock;
+pub mod escalation;
 pub mod records;
 
 /// An NHS ODS organisation code such as `RJ1` (a trust) or `A81001` (a GP practice).

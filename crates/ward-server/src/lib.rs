@@ -27,6 +27,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod escalation;
 pub mod pipeline;
 pub mod state;
 pub mod web;
@@ -479,6 +480,11 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
             registry: registry.clone(),
         };
         tasks.push(tokio::spawn(acks.run(shutdown_rx.clone())));
+    }
+    if cfg.escalation.enabled {
+        let escalator = escalation::escalator(&cfg, store.clone(), registry.clone(), &public_url)?
+            .with_dispatcher_wake(wake.clone());
+        tasks.push(tokio::spawn(escalator.run(shutdown_rx.clone())));
     }
     if cfg.detection.enabled {
         let consumer = DetectionConsumer {

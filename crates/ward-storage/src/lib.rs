@@ -21,10 +21,15 @@
 //! # let _ = key; Ok(()) }
 //! ```
 
+mod escalation;
 mod secrets;
 mod store;
 mod tx;
 
+pub use escalation::{
+    ChaseCandidate, ChaseMessage, FailoverCandidate, NewChase, NewPolicy, SettledChase,
+    DELIVERY_STATUSES, FINAL_DELIVERY_STATUSES,
+};
 pub use secrets::{hash_token, new_api_key_secret, new_user_token};
 pub use store::{NewContact, OutboxUpdate, Store};
 pub use tx::{DetectionTx, NewDetection, NewIncident, NewOutbox, OpenIncident};

@@ -7,7 +7,7 @@ use crate::StoreError;
 /// The detection consumer's unit of work. Nothing is visible until [`DetectionTx::commit`],
 /// which also moves the consumer's offset: either all of a batch's effects land, or none.
 pub struct DetectionTx<'c> {
-    tx: Transaction<'c, Any>,
+    pub(crate) tx: Transaction<'c, Any>,
 }
 
 /// An open incident found by its grouping key.

@@ -2,7 +2,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, incidents, members, status};
+use super::{escalation, events, incidents, members, status};
 
 struct BearerAuth;
 
@@ -38,6 +38,11 @@ impl Modify for BearerAuth {
         incidents::change_status,
         incidents::list_notifications,
         status::status,
+        escalation::list_policies, escalation::create_policy, escalation::delete_policy,
+        escalation::list_rotas, escalation::create_rota, escalation::create_override, escalation::on_call,
+        escalation::list_silences, escalation::create_silence, escalation::expire_silence,
+        escalation::get_triage, escalation::set_triage, escalation::list_chases, escalation::acknowledge,
+        escalation::delivery_status_callback, escalation::received_text_callback,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -46,6 +51,7 @@ impl Modify for BearerAuth {
         (name = "members", description = "Organisations, keys, contacts and users"),
         (name = "incidents", description = "Detections, incidents and notifications"),
         (name = "status", description = "The pipeline"),
+        (name = "escalation", description = "Escalation policies, on-call rotas, silences, triage, acknowledgement and Notify callbacks"),
     )
 )]
 pub struct ApiDoc;
