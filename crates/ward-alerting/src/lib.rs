@@ -15,6 +15,7 @@
 //! ```
 
 mod acks;
+pub mod advisories;
 mod dispatch;
 mod grouping;
 mod messages;

@@ -21,10 +21,12 @@
 //! # let _ = key; Ok(()) }
 //! ```
 
+mod advisories;
 mod secrets;
 mod store;
 mod tx;
 
+pub use advisories::{AdvisoryMessage, RecipientAction};
 pub use secrets::{hash_token, new_api_key_secret, new_user_token};
 pub use store::{NewContact, OutboxUpdate, Store};
 pub use tx::{DetectionTx, NewDetection, NewIncident, NewOutbox, OpenIncident};
