@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 failure; 2 bad usage; 3 the server refused the request (4xx);
 //! 4 the server could not be reached or failed (5xx).
 
+mod advisory;
 mod bench;
 mod client;
 mod commands;
@@ -69,6 +70,9 @@ enum Command {
     /// Incidents, national first.
     #[command(subcommand)]
     Incidents(commands::IncidentsCmd),
+    /// Advisories (High Severity Alerts): publish, answer, see who complied.
+    #[command(subcommand)]
+    Advisory(advisory::AdvisoryCmd),
     /// Pipeline status.
     Status,
     /// Sigma rules.
@@ -153,6 +157,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(b) => bench::run(b, cli.json).await,
         Command::Rules(r) => tokio::task::block_in_place(|| detect::rules_check(r, cli.json)),
         Command::Hunt(h) => tokio::task::block_in_place(|| detect::hunt(h)),
+        Command::Advisory(a) => {
+            let api = client::Api::from_cli(&cli)?;
+            advisory::run(a, &api, cli.json).await
+        }
         Command::Import(i) => {
             let api = client::Api::from_cli(&cli)?;
             detect::import(i, &api, cli.json).await
