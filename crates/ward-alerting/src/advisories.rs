@@ -557,6 +557,33 @@ pub fn reminder_text(rem: &Reminder, title: &str, link: &str) -> (String, String
     (subject, body.chars().take(459).collect())
 }
 
+/// Stores the draft for a new KEV entry (see [`kev_draft`]) unless one was made for that CVE
+/// before. Returns the draft and whether this call created it, so a feed read twice makes one.
+pub async fn create_kev_draft(
+    store: &ward_storage::Store,
+    content: &AdvisoryContent,
+    at: i64,
+) -> Result<(ward_model::advisory::Advisory, bool), ward_storage::StoreError> {
+    let cve = content.cves.first().cloned().unwrap_or_default();
+    let key = format!("kev:{}", cve.to_ascii_uppercase());
+    if let Some(existing) = store.advisory_by_source_key(&key).await? {
+        return Ok((existing, false));
+    }
+    match store
+        .create_advisory(content, year_of(at), &key, Some(&key), "kev-feed", at)
+        .await
+    {
+        Ok(a) => Ok((a, true)),
+        // Another reader of the feed got there first.
+        Err(ward_storage::StoreError::Conflict(_)) => store
+            .advisory_by_source_key(&key)
+            .await?
+            .map(|a| (a, false))
+            .ok_or_else(|| ward_storage::StoreError::NotFound(format!("advisory from {key}"))),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -829,6 +856,32 @@ mod tests {
             upd(&a).unwrap().reference(1, "sms"),
             upd(&b).unwrap().reference(1, "sms")
         );
+    }
+
+    #[tokio::test]
+    async fn a_kev_entry_makes_one_draft() {
+        let store = ward_storage::Store::connect("sqlite::memory:", 1)
+            .await
+            .unwrap();
+        let c = kev_draft(
+            "CVE-2024-3400",
+            "Palo Alto Networks",
+            "PAN-OS",
+            "PAN-OS Command Injection",
+            "A command injection in GlobalProtect.",
+            "Apply mitigations per vendor instructions.",
+            None,
+        );
+        let at = 1_795_892_681_123;
+        let (a, created) = create_kev_draft(&store, &c, at).await.unwrap();
+        assert!(created);
+        assert_eq!(a.id, "HSA-2026-0001");
+        assert_eq!(a.status, AdvisoryStatus::Draft);
+        assert_eq!(a.source, "kev:CVE-2024-3400");
+        let (again, created) = create_kev_draft(&store, &c, at + 1).await.unwrap();
+        assert!(!created);
+        assert_eq!(again.id, a.id);
+        assert_eq!(store.list_advisories(None).await.unwrap().len(), 1);
     }
 
     #[test]
