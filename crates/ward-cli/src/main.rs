@@ -5,6 +5,7 @@
 
 mod advisory;
 mod bench;
+mod bench_alert;
 mod client;
 mod commands;
 mod demo;
