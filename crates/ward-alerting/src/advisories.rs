@@ -814,11 +814,7 @@ mod tests {
         r.responded_at = Some(H);
         r.applicability = Some(Applicability::DoesNotApply);
         let s = steps(&r, &d, 30 * DAY);
-        assert_eq!(
-            s[0].state,
-            StepState::DoneOnTime,
-            "responding acknowledges"
-        );
+        assert_eq!(s[0].state, StepState::DoneOnTime, "responding acknowledges");
         assert_eq!(s[3].state, StepState::NotRequired);
         assert_eq!(standing(&r, &d, 30 * DAY), Standing::Complete);
         assert!(chase_plan(&r, &d, 30 * DAY).is_empty());
@@ -842,7 +838,10 @@ mod tests {
         assert_ne!(late[0].reference(7, "sms"), soon[0].reference(7, "sms"));
         assert_eq!(
             late[0].reference(7, "sms"),
-            format!("ward-hsa-2026-0001-rj1-acknowledge-{}-overdue-c7-sms", 48 * H)
+            format!(
+                "ward-hsa-2026-0001-rj1-acknowledge-{}-overdue-c7-sms",
+                48 * H
+            )
         );
         // Each update cycle has its own deadline, hence its own reminders.
         let mut r = recipient(0);

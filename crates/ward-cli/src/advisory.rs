@@ -332,7 +332,11 @@ pub async fn run(cmd: &AdvisoryCmd, api: &Api, json_mode: bool) -> anyhow::Resul
             if !json_mode {
                 humanise(&mut v);
             }
-            print(json_mode, &v, &["id", "status", "tlp", "title", "published_at"]);
+            print(
+                json_mode,
+                &v,
+                &["id", "status", "tlp", "title", "published_at"],
+            );
         }
         AdvisoryCmd::Ack { id, org, note } => {
             let v: Value = api
@@ -391,7 +395,10 @@ pub async fn run(cmd: &AdvisoryCmd, api: &Api, json_mode: bool) -> anyhow::Resul
         AdvisoryCmd::Compliance { id, csv } => {
             if *csv {
                 let text = api
-                    .get_text(&format!("/api/v1/advisories/{}/compliance.csv", path_id(id)))
+                    .get_text(&format!(
+                        "/api/v1/advisories/{}/compliance.csv",
+                        path_id(id)
+                    ))
                     .await?;
                 print!("{text}");
                 return Ok(());

@@ -203,7 +203,8 @@ pub async fn latency(args: &LatencyArgs) -> anyhow::Result<LatencyReport> {
     if requests_per_sec > 0.0 {
         let interval = Duration::from_secs_f64(senders as f64 / requests_per_sec);
         for s in 0..senders {
-            let (http, url, key, body) = (http.clone(), url.clone(), load_key.clone(), body.clone());
+            let (http, url, key, body) =
+                (http.clone(), url.clone(), load_key.clone(), body.clone());
             let (stop, accepted, refused) = (stop.clone(), accepted.clone(), refused.clone());
             load.spawn(async move {
                 // Stagger the senders over one interval so requests arrive evenly.

@@ -111,7 +111,14 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
     ok(&cli_as(
         &w,
         &za1,
-        &["advisory", "respond", &id, "applies", "--note", "two gateways"],
+        &[
+            "advisory",
+            "respond",
+            &id,
+            "applies",
+            "--note",
+            "two gateways",
+        ],
     ));
     ok(&cli_as(
         &w,
@@ -121,7 +128,13 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
     ok(&cli_as(
         &w,
         &za1,
-        &["advisory", "close", &id, "--note", "both patched, sessions killed"],
+        &[
+            "advisory",
+            "close",
+            &id,
+            "--note",
+            "both patched, sessions killed",
+        ],
     ));
     assert!(
         published_at.elapsed() < Duration::from_secs(5),
@@ -222,12 +235,21 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[0].starts_with("advisory_id,org_code,org_name,standing,"));
-    assert!(lines[1].starts_with(&format!("{id},ZA1,ZA1 Trust,complete,")), "{csv}");
+    assert!(
+        lines[1].starts_with(&format!("{id},ZA1,ZA1 Trust,complete,")),
+        "{csv}"
+    );
     assert!(lines[1].contains(&za1_email) && lines[1].contains("two gateways"));
-    assert!(lines[2].starts_with(&format!("{id},ZA2,ZA2 Trust,overdue,")), "{csv}");
+    assert!(
+        lines[2].starts_with(&format!("{id},ZA2,ZA2 Trust,overdue,")),
+        "{csv}"
+    );
     let resp = w
         .client()
-        .get(format!("{}/api/v1/advisories/{id}/compliance?format=csv", w.url))
+        .get(format!(
+            "{}/api/v1/advisories/{id}/compliance?format=csv",
+            w.url
+        ))
         .bearer_auth(&w.token)
         .send()
         .unwrap();
@@ -235,7 +257,10 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
         .to_str()
         .unwrap()
         .starts_with("text/csv"));
-    assert_eq!(resp.text().unwrap().replace("\r\n", "\n"), csv.replace("\r\n", "\n"));
+    assert_eq!(
+        resp.text().unwrap().replace("\r\n", "\n"),
+        csv.replace("\r\n", "\n")
+    );
 
     // A lead sees only its own organisation's row and its own advisories.
     let (_, mine) = w.get(&format!("/api/v1/advisories/{id}/compliance"), &za2);
@@ -245,7 +270,11 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
     assert_eq!(s, 200, "{theirs}");
     assert_eq!(theirs[0]["compliance"]["standing"], "overdue");
     assert_eq!(w.get("/api/v1/organisations/ZA2/advisories", &za1).0, 403);
-    let listed = ok(&cli_as(&w, &za1, &["--json", "advisory", "list", "--org", "ZA1"]));
+    let listed = ok(&cli_as(
+        &w,
+        &za1,
+        &["--json", "advisory", "list", "--org", "ZA1"],
+    ));
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed[0]["compliance"]["standing"], "complete");
 
@@ -261,7 +290,9 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
         .text()
         .unwrap();
     assert!(
-        metrics.contains("ward_advisory_messages_total{kind=\"reminder\",stage=\"overdue\",channel=\"sms\"}"),
+        metrics.contains(
+            "ward_advisory_messages_total{kind=\"reminder\",stage=\"overdue\",channel=\"sms\"}"
+        ),
         "{metrics}"
     );
     assert!(

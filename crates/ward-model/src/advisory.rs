@@ -181,7 +181,12 @@ impl Applicability {
         }
     }
     pub fn parse(s: &str) -> Option<Applicability> {
-        match s.trim().to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
             "applies" | "yes" => Some(Applicability::Applies),
             "does_not_apply" | "not_applicable" | "no" => Some(Applicability::DoesNotApply),
             _ => None,

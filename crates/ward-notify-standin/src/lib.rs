@@ -307,7 +307,11 @@ impl StandinHandle {
 
     /// Calls `hook` with every send the stand-in accepts, in real time as it arrives.
     pub fn on_accept(&self, hook: SendHook) {
-        *self.inner.on_accept.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+        *self
+            .inner
+            .on_accept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
     /// Replaces the callback settings.

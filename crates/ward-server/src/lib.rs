@@ -433,8 +433,13 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         tasks.push(tokio::spawn(acks.run(shutdown_rx.clone())));
     }
     tasks.push(tokio::spawn(
-        advisory_chase::AdvisoryChase::new(&cfg.advisories, store.clone(), registry.clone(), public_url.clone())
-            .run(shutdown_rx.clone()),
+        advisory_chase::AdvisoryChase::new(
+            &cfg.advisories,
+            store.clone(),
+            registry.clone(),
+            public_url.clone(),
+        )
+        .run(shutdown_rx.clone()),
     ));
     if cfg.detection.enabled {
         let consumer = DetectionConsumer {

@@ -584,8 +584,15 @@ impl Store {
             Some(m.org_code),
             m.at,
             "ward",
-            if m.is_reminder { "reminder" } else { "notified" },
-            &format!("{} to {} ({}): {}", m.channel, m.contact_name, m.destination, m.subject),
+            if m.is_reminder {
+                "reminder"
+            } else {
+                "notified"
+            },
+            &format!(
+                "{} to {} ({}): {}",
+                m.channel, m.contact_name, m.destination, m.subject
+            ),
         )
         .await?;
         tx.commit().await?;

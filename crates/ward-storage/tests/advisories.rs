@@ -81,10 +81,7 @@ on_both_engines!(advisory_ids_are_sequential_per_year, |store| {
             5,
         )
         .await;
-    assert!(
-        matches!(again, Err(StoreError::Conflict(_))),
-        "{again:?}"
-    );
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     assert_eq!(
         store
             .advisory_by_source_key("kev:CVE-2023-4966")
@@ -122,13 +119,27 @@ on_both_engines!(publication_answers_and_log, |store| {
     );
 
     let r = store
-        .record_advisory_action(&a.id, &ods("RJ1"), RecipientAction::Acknowledge, "lee", "", 200)
+        .record_advisory_action(
+            &a.id,
+            &ods("RJ1"),
+            RecipientAction::Acknowledge,
+            "lee",
+            "",
+            200,
+        )
         .await
         .unwrap();
     assert_eq!(r.acknowledged_at, Some(200));
     assert_eq!(r.acknowledged_by.as_deref(), Some("lee"));
     let again = store
-        .record_advisory_action(&a.id, &ods("RJ1"), RecipientAction::Acknowledge, "lee", "", 201)
+        .record_advisory_action(
+            &a.id,
+            &ods("RJ1"),
+            RecipientAction::Acknowledge,
+            "lee",
+            "",
+            201,
+        )
         .await;
     assert!(matches!(again, Err(StoreError::Invalid(_))), "{again:?}");
     let r = store
@@ -146,19 +157,36 @@ on_both_engines!(publication_answers_and_log, |store| {
     assert_eq!(r.applicability_note.as_deref(), Some("two gateways"));
     assert_eq!(r.acknowledged_at, Some(200), "first acknowledgement kept");
     let r = store
-        .record_advisory_action(&a.id, &ods("RJ1"), RecipientAction::Update, "lee", "one patched", 400)
+        .record_advisory_action(
+            &a.id,
+            &ods("RJ1"),
+            RecipientAction::Update,
+            "lee",
+            "one patched",
+            400,
+        )
         .await
         .unwrap();
     assert_eq!((r.last_update_at, r.update_count), (Some(400), 1));
     let r = store
-        .record_advisory_action(&a.id, &ods("RJ1"), RecipientAction::Close, "lee", "both patched", 500)
+        .record_advisory_action(
+            &a.id,
+            &ods("RJ1"),
+            RecipientAction::Close,
+            "lee",
+            "both patched",
+            500,
+        )
         .await
         .unwrap();
     assert_eq!(r.closed_at, Some(500));
     let late = store
         .record_advisory_action(&a.id, &ods("RJ1"), RecipientAction::Update, "lee", "", 600)
         .await;
-    assert!(matches!(late, Err(StoreError::Invalid(ref m)) if m.contains("closed")), "{late:?}");
+    assert!(
+        matches!(late, Err(StoreError::Invalid(ref m)) if m.contains("closed")),
+        "{late:?}"
+    );
     // RRV responded without acknowledging first: that acknowledges too.
     let r = store
         .record_advisory_action(
@@ -174,9 +202,19 @@ on_both_engines!(publication_answers_and_log, |store| {
     assert_eq!(r.acknowledged_at, Some(250));
     // RX9 is not a recipient.
     let stranger = store
-        .record_advisory_action(&a.id, &ods("RX9"), RecipientAction::Acknowledge, "x", "", 260)
+        .record_advisory_action(
+            &a.id,
+            &ods("RX9"),
+            RecipientAction::Acknowledge,
+            "x",
+            "",
+            260,
+        )
         .await;
-    assert!(matches!(stranger, Err(StoreError::NotFound(_))), "{stranger:?}");
+    assert!(
+        matches!(stranger, Err(StoreError::NotFound(_))),
+        "{stranger:?}"
+    );
 
     let open = store.open_advisory_recipients().await.unwrap();
     assert_eq!(open.len(), 1);
@@ -185,7 +223,11 @@ on_both_engines!(publication_answers_and_log, |store| {
     let mine = store.advisories_for_org(&ods("RJ1")).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].1.close_note.as_deref(), Some("both patched"));
-    assert!(store.advisories_for_org(&ods("RX9")).await.unwrap().is_empty());
+    assert!(store
+        .advisories_for_org(&ods("RX9"))
+        .await
+        .unwrap()
+        .is_empty());
 
     let log = store.advisory_log(&a.id).await.unwrap();
     let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
@@ -204,16 +246,24 @@ on_both_engines!(publication_answers_and_log, |store| {
     assert_eq!(log[2].org_code, Some(ods("RJ1")));
     assert_eq!(log[2].actor, "lee");
     assert_eq!(log[2].at, 200);
-    assert!(log.iter().any(|e| e.action == "responded" && e.note == "does_not_apply: no NetScaler"));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "responded" && e.note == "does_not_apply: no NetScaler"));
 
-    let closed = store.close_advisory(&a.id, "ana", "all done", 900).await.unwrap();
+    let closed = store
+        .close_advisory(&a.id, "ana", "all done", 900)
+        .await
+        .unwrap();
     assert_eq!(closed.status, AdvisoryStatus::Closed);
     assert!(store.close_advisory(&a.id, "ana", "", 901).await.is_err());
     assert!(store.open_advisory_recipients().await.unwrap().is_empty());
     let after = store
         .record_advisory_action(&a.id, &ods("RRV"), RecipientAction::Update, "rae", "", 950)
         .await;
-    assert!(matches!(after, Err(StoreError::Invalid(ref m)) if m.contains("closed")), "{after:?}");
+    assert!(
+        matches!(after, Err(StoreError::Invalid(ref m)) if m.contains("closed")),
+        "{after:?}"
+    );
 });
 
 on_both_engines!(reminders_are_queued_once_per_reference, |store| {

@@ -50,8 +50,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/advisories/{id}/updates", post(post_update))
         .route("/api/v1/advisories/{id}/remediated", post(remediated))
         .route("/api/v1/advisories/{id}/compliance", get(compliance))
-        .route("/api/v1/advisories/{id}/compliance.csv", get(compliance_csv))
-        .route("/api/v1/organisations/{ods}/advisories", get(org_advisories))
+        .route(
+            "/api/v1/advisories/{id}/compliance.csv",
+            get(compliance_csv),
+        )
+        .route(
+            "/api/v1/organisations/{ods}/advisories",
+            get(org_advisories),
+        )
 }
 
 /// The OpenAPI paths of this module, merged into the API's document.
@@ -599,7 +605,12 @@ fn member_compliance(
     now: i64,
 ) -> MemberCompliance {
     let s = steps(r, d, now);
-    let st = |i: usize| s.get(i).map(|x| state_name(x.state)).unwrap_or("").to_string();
+    let st = |i: usize| {
+        s.get(i)
+            .map(|x| state_name(x.state))
+            .unwrap_or("")
+            .to_string()
+    };
     let due = |i: usize| s.get(i).and_then(|x| x.due_at);
     MemberCompliance {
         advisory_id: r.advisory_id.clone(),
@@ -860,12 +871,14 @@ pub async fn org_advisories(
     p: Principal,
     Path(ods): Path<String>,
 ) -> ApiResult<Json<Vec<OrgAdvisory>>> {
-    let org: OdsCode = ods
-        .parse()
-        .map_err(|e: ward_model::InvalidOdsCode| ApiError::bad_request("invalid_ods_code", e.to_string()))?;
+    let org: OdsCode = ods.parse().map_err(|e: ward_model::InvalidOdsCode| {
+        ApiError::bad_request("invalid_ods_code", e.to_string())
+    })?;
     if !p.can_read_org(&org) {
         refused(&state, "forbidden");
-        return Err(ApiError::forbidden(format!("you may not read {org}'s data")));
+        return Err(ApiError::forbidden(format!(
+            "you may not read {org}'s data"
+        )));
     }
     let name = state
         .store
