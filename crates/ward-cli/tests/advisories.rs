@@ -300,6 +300,17 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
             && metrics.contains("ward_advisory_refusals_total{reason=\"tlp\"} 2"),
         "{metrics}"
     );
+    // The routes are in the OpenAPI document, with their schemas.
+    let (_, doc) = w.get("/api/v1/openapi.json", "");
+    for path in [
+        "/api/v1/advisories",
+        "/api/v1/advisories/{id}/respond",
+        "/api/v1/advisories/{id}/compliance",
+        "/api/v1/organisations/{ods}/advisories",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "missing {path}");
+    }
+    assert!(doc["components"]["schemas"].get("Compliance").is_some());
     drop(w);
     rt.block_on(standin.shutdown());
 }
