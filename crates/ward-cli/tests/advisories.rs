@@ -53,7 +53,7 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
     let sms_template = defaults::SMS_TEMPLATE_ID.to_string();
     let email_template = defaults::EMAIL_TEMPLATE_ID.to_string();
     let dir = tempfile::tempdir().unwrap();
-    let w = Ward::start(
+    let mut w = Ward::start(
         dir.path(),
         &[
             ("WARD_NOTIFY__PROVIDER", "govuk_notify"),
@@ -177,8 +177,36 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
         "{}",
         overdue_sms[0].body
     );
-    // Several more chase passes send nothing twice, and nothing overdue went to ZA1.
-    std::thread::sleep(Duration::from_millis(1000));
+    // Several more chase passes, and a crash and restart (the chase starts with no memory of
+    // what it queued), send nothing twice; nothing overdue went to ZA1.
+    std::thread::sleep(Duration::from_millis(600));
+    // Counted on /metrics (before the restart, which starts the counters afresh).
+    let metrics = w
+        .client()
+        .get(format!("{}/metrics", w.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "ward_advisory_messages_total{kind=\"reminder\",stage=\"overdue\",channel=\"sms\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ward_advisory_refusals_total{reason=\"forbidden\"} 1")
+            && metrics.contains("ward_advisory_refusals_total{reason=\"tlp\"} 2"),
+        "{metrics}"
+    );
+    let before_restart = standin.notifications().len();
+    w.crash_and_restart();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        standin.notifications().len(),
+        before_restart,
+        "the restarted chase sent again"
+    );
     let held = standin.notifications();
     for n in &held {
         let r = n.reference.clone().unwrap_or_default();
@@ -282,24 +310,6 @@ fn publish_to_a_region_answer_chase_and_report_compliance() {
     ok(&w.cli(&["advisory", "close", &id, "--all", "--note", "campaign over"]));
     let late = cli_as(&w, &za2, &["advisory", "ack", &id]);
     assert_eq!(late.status.code(), Some(3), "{late:?}");
-    let metrics = w
-        .client()
-        .get(format!("{}/metrics", w.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert!(
-        metrics.contains(
-            "ward_advisory_messages_total{kind=\"reminder\",stage=\"overdue\",channel=\"sms\"}"
-        ),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("ward_advisory_refusals_total{reason=\"forbidden\"} 2")
-            && metrics.contains("ward_advisory_refusals_total{reason=\"tlp\"} 2"),
-        "{metrics}"
-    );
     // The routes are in the OpenAPI document, with their schemas.
     let (_, doc) = w.get("/api/v1/openapi.json", "");
     for path in [
