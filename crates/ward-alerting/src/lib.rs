@@ -16,6 +16,7 @@
 
 pub mod acklink;
 mod acks;
+pub mod advisories;
 mod dispatch;
 pub mod escalation;
 mod grouping;

@@ -43,6 +43,8 @@ pub enum BenchCmd {
         /// Sends in flight.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        #[command(flatten)]
+        latency: crate::bench_alert::LatencyArgs,
     },
     /// Threat intelligence: indicator import (STIX, CSV), memory for 10 million indicators,
     /// observables checked per second, a TAXII page of 1,000 objects.
@@ -197,6 +199,7 @@ pub async fn run(cmd: &BenchCmd, json_mode: bool) -> anyhow::Result<()> {
         BenchCmd::Alert {
             notifications,
             concurrency,
+            latency,
         } => {
             let standin = ward_notify_standin::bind(
                 "127.0.0.1:0",
@@ -225,8 +228,11 @@ pub async fn run(cmd: &BenchCmd, json_mode: bool) -> anyhow::Result<()> {
                 "stand-in: accepted {}, answered 429 RateLimitError {} times",
                 stats.sends_accepted, stats.rate_limited
             );
-            println!("(ingest-to-Notify latency under background load is not measured yet)");
             standin.shutdown().await;
+            if !latency.no_latency {
+                let report = crate::bench_alert::latency(latency).await?;
+                println!("{report}");
+            }
             Ok(())
         }
         BenchCmd::Intel => {

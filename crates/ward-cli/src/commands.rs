@@ -499,7 +499,8 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         | Command::Rules(_)
         | Command::Hunt(_)
         | Command::Import(_)
-        | Command::Escalation(_) => {
+        | Command::Escalation(_)
+        | Command::Advisory(_) => {
             unreachable_command()?;
         }
     }

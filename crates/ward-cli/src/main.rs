@@ -3,7 +3,9 @@
 //! Exit codes: 0 success; 1 failure; 2 bad usage; 3 the server refused the request (4xx);
 //! 4 the server could not be reached or failed (5xx).
 
+mod advisory;
 mod bench;
+mod bench_alert;
 mod client;
 mod commands;
 mod demo;
@@ -73,6 +75,9 @@ enum Command {
     /// Escalation policies, on-call rotas, silences, triage and acknowledgement.
     #[command(subcommand)]
     Escalation(escalation::EscalationCmd),
+    /// Advisories (High Severity Alerts): publish, answer, see who complied.
+    #[command(subcommand)]
+    Advisory(advisory::AdvisoryCmd),
     /// Pipeline status.
     Status,
     /// Sigma rules.
@@ -160,6 +165,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Escalation(e) => {
             let api = client::Api::from_cli(&cli)?;
             escalation::run(e, &api, cli.json).await
+        }
+        Command::Advisory(a) => {
+            let api = client::Api::from_cli(&cli)?;
+            advisory::run(a, &api, cli.json).await
         }
         Command::Import(i) => {
             let api = client::Api::from_cli(&cli)?;

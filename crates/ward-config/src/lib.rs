@@ -73,6 +73,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub escalation: EscalationConfig,
     pub pseudonymise: PseudonymiseConfig,
+    pub advisories: AdvisoryConfig,
 }
 
 impl Default for Config {
@@ -89,6 +90,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             escalation: EscalationConfig::default(),
             pseudonymise: PseudonymiseConfig::default(),
+            advisories: AdvisoryConfig::default(),
         }
     }
 }
@@ -318,6 +320,32 @@ impl Default for PseudonymiseConfig {
     }
 }
 
+/// Deadlines for members' answers to advisories (High Severity Alerts) and how often ward
+/// chases them. Fractions are allowed (drills and tests use seconds: 0.001 hours is 3.6 s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvisoryConfig {
+    /// Time to acknowledge and say whether an advisory applies, from publication.
+    pub ack_hours: f64,
+    /// Longest gap between updates while remediation is under way.
+    pub update_days: f64,
+    /// Time to remediate and close, from publication.
+    pub remediation_days: f64,
+    /// How often due and overdue steps are looked for and chased.
+    pub chase_interval_ms: u64,
+}
+
+impl Default for AdvisoryConfig {
+    fn default() -> Self {
+        AdvisoryConfig {
+            ack_hours: 48.0,
+            update_days: 3.0,
+            remediation_days: 14.0,
+            chase_interval_ms: 60_000,
+        }
+    }
+}
+
 impl Config {
     /// Loads defaults, then `file` if given (it must exist), then `WARD_…` variables from `env`.
     pub fn load(
@@ -388,6 +416,18 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "incidents.national_min_orgs must be at least 2".into(),
             ));
+        }
+        let a = &self.advisories;
+        for (name, v) in [
+            ("ack_hours", a.ack_hours),
+            ("update_days", a.update_days),
+            ("remediation_days", a.remediation_days),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ConfigError::Invalid(format!(
+                    "advisories.{name} = {v}; it must be a positive number"
+                )));
+            }
         }
         if self.detection.batch_events == 0 {
             return Err(ConfigError::Invalid(

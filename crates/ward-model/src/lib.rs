@@ -17,6 +17,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod advisory;
 pub mod clock;
 pub mod escalation;
 pub mod records;

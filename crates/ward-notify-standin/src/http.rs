@@ -186,6 +186,14 @@ async fn send(inner: Arc<Inner>, headers: HeaderMap, body: Bytes, kind: Template
         Ok(a) => a,
         Err(e) => return api_error(&e),
     };
+    let hook = inner
+        .on_accept
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some(hook) = hook {
+        hook(&accepted);
+    }
     if hold_after {
         // The notification exists; the reply is lost, as when a gateway times out.
         tokio::time::sleep(inner.hold).await;

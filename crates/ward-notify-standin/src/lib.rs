@@ -75,8 +75,12 @@ pub enum StandinError {
     Http(String),
 }
 
+/// Called with every accepted send as it is accepted (benchmarks timestamp arrivals with it).
+pub type SendHook = Arc<dyn Fn(&state::Accepted) + Send + Sync>;
+
 pub(crate) struct Inner {
     state: Mutex<State>,
+    pub(crate) on_accept: Mutex<Option<SendHook>>,
     pub(crate) clock: SimClock,
     pub(crate) hold: Duration,
     tick: Duration,
@@ -157,6 +161,7 @@ pub async fn serve(
         hold: Duration::from_millis(config.timeout_fault_hold_ms),
         tick: Duration::from_millis(config.tick_ms.max(1)),
         state: Mutex::new(State::new(config)),
+        on_accept: Mutex::new(None),
         clock: SimClock::new(),
         http,
     });
@@ -298,6 +303,15 @@ impl StandinHandle {
     /// Forces the final status of future sends to `recipient` (any key type).
     pub fn set_outcome(&self, recipient: &str, status: Status) {
         self.inner.set_outcome(recipient, status);
+    }
+
+    /// Calls `hook` with every send the stand-in accepts, in real time as it arrives.
+    pub fn on_accept(&self, hook: SendHook) {
+        *self
+            .inner
+            .on_accept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
     /// Replaces the callback settings.

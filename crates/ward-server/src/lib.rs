@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod advisory_chase;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -486,6 +487,15 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
             .with_dispatcher_wake(wake.clone());
         tasks.push(tokio::spawn(escalator.run(shutdown_rx.clone())));
     }
+    tasks.push(tokio::spawn(
+        advisory_chase::AdvisoryChase::new(
+            &cfg.advisories,
+            store.clone(),
+            registry.clone(),
+            public_url.clone(),
+        )
+        .run(shutdown_rx.clone()),
+    ));
     if cfg.detection.enabled {
         let consumer = DetectionConsumer {
             store: store.clone(),

@@ -21,11 +21,13 @@
 //! # let _ = key; Ok(()) }
 //! ```
 
+mod advisories;
 mod escalation;
 mod secrets;
 mod store;
 mod tx;
 
+pub use advisories::{AdvisoryMessage, RecipientAction};
 pub use escalation::{
     ChaseCandidate, ChaseMessage, FailoverCandidate, NewChase, NewPolicy, SettledChase,
     DELIVERY_STATUSES, FINAL_DELIVERY_STATUSES,

@@ -1,6 +1,7 @@
 //! The versioned HTTP API under `/api/v1`. Everything the CLI and the web page do goes through
 //! these routes.
 
+pub mod advisories;
 pub mod escalation;
 pub mod events;
 pub mod incidents;
@@ -51,4 +52,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .merge(escalation::routes())
+        .merge(advisories::routes())
 }

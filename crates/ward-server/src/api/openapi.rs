@@ -57,5 +57,7 @@ impl Modify for BearerAuth {
 pub struct ApiDoc;
 
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(<super::advisories::AdvisoriesDoc as OpenApi>::openapi());
+    Json(doc)
 }
