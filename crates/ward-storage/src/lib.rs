@@ -22,10 +22,12 @@
 //! ```
 
 mod secrets;
+mod sources;
 mod store;
 mod tx;
 
 pub use secrets::{hash_token, new_api_key_secret, new_user_token};
+pub use sources::{LogSource, SourceKind};
 pub use store::{NewContact, OutboxUpdate, Store};
 pub use tx::{DetectionTx, NewDetection, NewIncident, NewOutbox, OpenIncident};
 
