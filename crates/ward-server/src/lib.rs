@@ -27,8 +27,10 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod intake;
 pub mod pipeline;
 pub mod state;
+pub mod syslog;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -406,6 +408,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         rule_errors,
         public_url: public_url.clone(),
         started_at_ms: now_ms(),
+        intake: Default::default(),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -447,6 +450,14 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
             registry: registry.clone(),
         };
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
+    }
+    match syslog::start(&cfg, state.clone(), shutdown_rx.clone()).await {
+        Ok(Some(t)) => tasks.push(t),
+        Ok(None) => {}
+        Err(e) => {
+            let _ = shutdown_tx.send(true);
+            return Err(e);
+        }
     }
     tasks.push(tokio::spawn(retention(
         log.clone(),
@@ -492,7 +503,7 @@ async fn metrics(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.registry.render(),
+        state.registry.render() + &state.intake.render_prometheus(),
     )
 }
 

@@ -5,7 +5,9 @@ pub mod events;
 pub mod incidents;
 pub mod members;
 pub mod openapi;
+pub mod sources;
 pub mod status;
+pub mod uploads;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -49,4 +51,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/notifications", get(incidents::list_notifications))
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .merge(sources::routes())
+        .merge(uploads::routes())
 }

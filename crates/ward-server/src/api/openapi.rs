@@ -2,7 +2,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, incidents, members, status};
+use super::{events, incidents, members, sources, status, uploads};
 
 struct BearerAuth;
 
@@ -38,6 +38,9 @@ impl Modify for BearerAuth {
         incidents::change_status,
         incidents::list_notifications,
         status::status,
+        sources::list_sources, sources::add_source, sources::delete_source,
+        sources::get_retention, sources::set_retention,
+        uploads::upload, uploads::intake,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
