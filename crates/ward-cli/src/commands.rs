@@ -498,7 +498,10 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         | Command::NotifyStandin { .. }
         | Command::Rules(_)
         | Command::Hunt(_)
-        | Command::Import(_) => {
+        | Command::Import(_)
+        | Command::Source(_)
+        | Command::Retention(_)
+        | Command::Upload(_) => {
             unreachable_command()?;
         }
     }
