@@ -150,7 +150,11 @@ pub async fn source(cmd: &SourceCmd, api: &Api, json_mode: bool) -> anyhow::Resu
         }
         SourceCmd::Remove { id } => {
             let _: Value = api
-                .request(reqwest::Method::DELETE, &format!("/api/v1/sources/{id}"), None)
+                .request(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/sources/{id}"),
+                    None,
+                )
                 .await?;
             if json_mode {
                 println!("{}", json!({"removed": id}));
@@ -172,13 +176,14 @@ pub async fn retention(cmd: &RetentionCmd, api: &Api, json_mode: bool) -> anyhow
             print(json_mode, &v, cols)
         }
         RetentionCmd::Set { ods_code, days } => {
-            let days: Option<u32> = if days == "default" {
-                None
-            } else {
-                Some(days.parse().with_context(|| {
-                    format!("{days:?} is not a number of days (or `default`)")
-                })?)
-            };
+            let days: Option<u32> =
+                if days == "default" {
+                    None
+                } else {
+                    Some(days.parse().with_context(|| {
+                        format!("{days:?} is not a number of days (or `default`)")
+                    })?)
+                };
             let v: Value = api
                 .request(
                     reqwest::Method::PUT,

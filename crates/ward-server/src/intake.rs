@@ -83,38 +83,50 @@ pub fn encode_events(events: &[Event]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// `(source, reason) → count` for every ingest refusal, and `source → events accepted`.
-fn ingest_figures(text: &str) -> (Vec<(String, u64)>, Vec<(String, String, u64)>) {
-    let mut accepted = Vec::new();
-    let mut refused = Vec::new();
-    for line in text.lines() {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(v) = value.parse::<f64>() else {
-            continue;
-        };
-        let label = |name: &str| {
-            series
-                .split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or("")
-                .to_string()
-        };
-        if series.starts_with("ward_ingest_events_accepted_total{") {
-            accepted.push((label("source"), v as u64));
-        } else if series.starts_with("ward_ingest_batches_refused_total{") {
-            refused.push((label("source"), label("reason"), v as u64));
+/// Ingest counters read back from the registry's exposition.
+#[derive(Default)]
+pub struct IngestFigures {
+    /// `(source, events accepted)`.
+    pub accepted: Vec<(String, u64)>,
+    /// `(source, reason, count)` of batches refused at ingest and upload records refused.
+    pub refused: Vec<(String, String, u64)>,
+}
+
+impl IngestFigures {
+    pub fn read(state: &AppState) -> IngestFigures {
+        let mut out = IngestFigures::default();
+        for line in state.registry.render().lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(v) = value.parse::<f64>() else {
+                continue;
+            };
+            let label = |name: &str| {
+                series
+                    .split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            if series.starts_with("ward_ingest_events_accepted_total{") {
+                out.accepted.push((label("source"), v as u64));
+            } else if series.starts_with("ward_ingest_batches_refused_total{")
+                || series.starts_with("ward_ingest_records_refused_total{")
+            {
+                out.refused
+                    .push((label("source"), label("reason"), v as u64));
+            }
         }
+        out
     }
-    (accepted, refused)
 }
 
 /// The "Intake" section of the web page: what each door received, accepted and refused.
 pub fn web_section(state: &AppState) -> String {
     let mut b = String::from("<h2>Intake</h2><table><tr><th>Door</th><th>Received</th><th>Accepted</th><th>Dropped or refused, by reason</th></tr>");
-    let (accepted, refused) = ingest_figures(&state.registry.render());
+    let IngestFigures { accepted, refused } = IngestFigures::read(state);
     for (source, n) in &accepted {
         let reasons: Vec<String> = refused
             .iter()
@@ -177,7 +189,10 @@ mod tests {
         let v = record_json(&ev);
         assert_eq!(v["hostname"], "fw01");
         assert_eq!(v["appname"], "sshd");
-        assert!(v["message"].as_str().unwrap().starts_with("Failed password"));
+        assert!(v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed password"));
         assert_eq!(v["ward"]["raw"], line);
         assert_eq!(v["ward"]["parse"]["status"], "parsed");
         assert_eq!(v["ward"]["format"], "syslog.rfc5424");
@@ -194,7 +209,10 @@ mod tests {
         let v = record_json(&ev);
         assert_eq!(v["message"], "just some words");
         assert_eq!(v["ward"]["parse"]["status"], "raw");
-        assert!(v["ward"]["parse"]["code"].as_str().unwrap().starts_with("WF"));
+        assert!(v["ward"]["parse"]["code"]
+            .as_str()
+            .unwrap()
+            .starts_with("WF"));
     }
 
     #[test]
@@ -207,7 +225,9 @@ mod tests {
 
     #[test]
     fn bodies_respect_the_size_bound() {
-        let recs: Vec<Vec<u8>> = (0..10).map(|i| format!("{{\"i\":{i}}}").into_bytes()).collect();
+        let recs: Vec<Vec<u8>> = (0..10)
+            .map(|i| format!("{{\"i\":{i}}}").into_bytes())
+            .collect();
         let bodies = ndjson_bodies(&recs, 20);
         assert_eq!(bodies.iter().map(|b| b.1).sum::<usize>(), 10);
         assert!(bodies.iter().all(|(b, n)| b.len() <= 20 || *n == 1));

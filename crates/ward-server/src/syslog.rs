@@ -208,12 +208,16 @@ fn listener_config(cfg: &SyslogConfig) -> Result<ListenerConfig, ServerError> {
         None => None,
         Some(tls_addr) => {
             let need = |what: &str, p: &Option<std::path::PathBuf>| {
-                p.clone()
-                    .ok_or_else(|| ServerError::Config(format!("syslog.tls_listen needs syslog.{what}")))
+                p.clone().ok_or_else(|| {
+                    ServerError::Config(format!("syslog.tls_listen needs syslog.{what}"))
+                })
             };
             Some(TlsListenerConfig {
                 addr: tls_addr,
-                cert_chain_pem: read_pem("tls_cert_file", &need("tls_cert_file", &cfg.tls_cert_file)?)?,
+                cert_chain_pem: read_pem(
+                    "tls_cert_file",
+                    &need("tls_cert_file", &cfg.tls_cert_file)?,
+                )?,
                 key_pem: read_pem("tls_key_file", &need("tls_key_file", &cfg.tls_key_file)?)?,
                 client_ca_pem: cfg
                     .tls_client_ca_file

@@ -203,11 +203,10 @@ impl Store {
 
     /// Every member with its own retention, for whatever stores events by organisation and time.
     pub async fn list_retention(&self) -> Result<Vec<(OdsCode, u32)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT org_code, retention_days FROM org_retention ORDER BY org_code",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT org_code, retention_days FROM org_retention ORDER BY org_code")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok((

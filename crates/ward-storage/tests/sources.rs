@@ -12,7 +12,10 @@ fn ods(s: &str) -> OdsCode {
 }
 
 async fn two_orgs(store: &Store) {
-    for (code, kind) in [("RJ1", OrgKind::AcuteTrust), ("B82005", OrgKind::GpPractice)] {
+    for (code, kind) in [
+        ("RJ1", OrgKind::AcuteTrust),
+        ("B82005", OrgKind::GpPractice),
+    ] {
         store
             .create_org(&ods(code), code, kind, "London")
             .await
@@ -40,13 +43,21 @@ on_both_engines!(log_sources, |store| {
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     // The same value under another kind is another identity.
     store
-        .add_log_source(&ods("B82005"), SourceKind::CertFingerprint, "10.1.0.0/16", "odd")
+        .add_log_source(
+            &ods("B82005"),
+            SourceKind::CertFingerprint,
+            "10.1.0.0/16",
+            "odd",
+        )
         .await
         .unwrap();
     let missing = store
         .add_log_source(&ods("ZZZ"), SourceKind::Network, "10.9.0.0/16", "x")
         .await;
-    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
 
     let all = store.list_log_sources(None).await.unwrap();
     assert_eq!(all.len(), 3);

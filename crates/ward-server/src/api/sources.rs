@@ -91,7 +91,9 @@ fn normalise(kind: SourceKind, value: &str) -> ApiResult<String> {
             if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(ApiError::bad_request(
                     "invalid_source",
-                    format!("{value:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)"),
+                    format!(
+                        "{value:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)"
+                    ),
                 ));
             }
             Ok(hex)
@@ -125,7 +127,9 @@ pub async fn list_sources(
 ) -> ApiResult<Json<Vec<SourceOut>>> {
     let code = parse_ods(&ods)?;
     if !p.can_read_org(&code) {
-        return Err(ApiError::not_found(format!("organisation {code} not found")));
+        return Err(ApiError::not_found(format!(
+            "organisation {code} not found"
+        )));
     }
     let list = state.store.list_log_sources(Some(&code)).await?;
     Ok(Json(list.into_iter().map(SourceOut::from).collect()))
@@ -147,9 +151,13 @@ pub async fn add_source(
 ) -> ApiResult<(StatusCode, Json<SourceOut>)> {
     p.require_central()?;
     let code = parse_ods(&ods)?;
-    let kind: SourceKind = req.kind.trim().parse().map_err(|e: ward_storage::StoreError| {
-        ApiError::bad_request("invalid_source", e.to_string())
-    })?;
+    let kind: SourceKind = req
+        .kind
+        .trim()
+        .parse()
+        .map_err(|e: ward_storage::StoreError| {
+            ApiError::bad_request("invalid_source", e.to_string())
+        })?;
     let value = normalise(kind, &req.value)?;
     let s = state
         .store
@@ -207,7 +215,9 @@ pub async fn get_retention(
 ) -> ApiResult<Json<Retention>> {
     let code = parse_ods(&ods)?;
     if !p.can_read_org(&code) || state.store.get_org(&code).await?.is_none() {
-        return Err(ApiError::not_found(format!("organisation {code} not found")));
+        return Err(ApiError::not_found(format!(
+            "organisation {code} not found"
+        )));
     }
     Ok(Json(Retention {
         org_code: code.to_string(),

@@ -118,9 +118,10 @@ fn upload_org(p: &Principal, q: &UploadQuery) -> ApiResult<OdsCode> {
         .org
         .as_deref()
         .map(|o| {
-            o.parse::<OdsCode>().map_err(|e: ward_model::InvalidOdsCode| {
-                ApiError::bad_request("invalid_ods_code", e.to_string())
-            })
+            o.parse::<OdsCode>()
+                .map_err(|e: ward_model::InvalidOdsCode| {
+                    ApiError::bad_request("invalid_ods_code", e.to_string())
+                })
         })
         .transpose()?;
     match (p, wanted) {
@@ -283,7 +284,13 @@ pub async fn upload(
         loop {
             match state
                 .ingestor
-                .ingest_from("upload", org.as_str(), now_ms(), chunk.clone(), Encoding::Identity)
+                .ingest_from(
+                    "upload",
+                    org.as_str(),
+                    now_ms(),
+                    chunk.clone(),
+                    Encoding::Identity,
+                )
                 .await
             {
                 Ok(r) => {
@@ -328,36 +335,18 @@ pub async fn upload(
     security(("bearer" = [])))]
 pub async fn intake(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     p.require_central()?;
-    let text = state.registry.render();
-    let mut accepted = serde_json::Map::new();
+    let figures = crate::intake::IngestFigures::read(&state);
+    let accepted: serde_json::Map<String, Value> = figures
+        .accepted
+        .into_iter()
+        .map(|(s, n)| (s, json!(n)))
+        .collect();
     let mut refused = serde_json::Map::new();
-    for line in text.lines() {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(v) = value.parse::<f64>() else {
-            continue;
-        };
-        let label = |name: &str| {
-            series
-                .split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or("")
-                .to_string()
-        };
-        if series.starts_with("ward_ingest_events_accepted_total{") {
-            accepted.insert(label("source"), json!(v as u64));
-        } else if series.starts_with("ward_ingest_batches_refused_total{")
-            || series.starts_with("ward_ingest_records_refused_total{")
-        {
-            let src = label("source");
-            let entry = refused.entry(src).or_insert_with(|| json!({}));
-            if let Some(m) = entry.as_object_mut() {
-                let reason = label("reason");
-                let prev = m.get(&reason).and_then(Value::as_u64).unwrap_or(0);
-                m.insert(reason, json!(prev + v as u64));
-            }
+    for (source, reason, n) in figures.refused {
+        let entry = refused.entry(source).or_insert_with(|| json!({}));
+        if let Some(m) = entry.as_object_mut() {
+            let prev = m.get(&reason).and_then(Value::as_u64).unwrap_or(0);
+            m.insert(reason, json!(prev + n));
         }
     }
     let syslog = state.intake.listening().map(|l| {
