@@ -695,3 +695,84 @@ fn cli_as(w: &Ward, token: &str, args: &[&str]) -> std::process::Output {
         .output()
         .expect("run ward")
 }
+
+#[test]
+fn sources_and_retention_are_central_to_change_and_scoped_to_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Ward::start(dir.path(), &[]);
+    member(&w, "RJ1", "London");
+    member(&w, "B82005", "London");
+    let (s, v) = w.post_json(
+        "/api/v1/users",
+        &w.token,
+        &serde_json::json!({"name": "Lee", "email": "lee@rj1.example", "role": "org_lead", "org_code": "RJ1"}),
+    );
+    assert_eq!(s, 201, "{v}");
+    let lead = v["token"].as_str().unwrap().to_string();
+
+    // Only central analysts register sources, and the value must have the right shape.
+    let body = serde_json::json!({"kind": "network", "value": "10.1.0.0/16", "label": "site"});
+    let (s, v) = w.post_json("/api/v1/organisations/RJ1/sources", &lead, &body);
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = w.post_json("/api/v1/organisations/RJ1/sources", &w.token, &body);
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    for (kind, value) in [
+        ("network", "10.1.0.0/33"),
+        ("cert_fingerprint", "abcd"),
+        ("cert_cn", ""),
+        ("serial", "1"),
+    ] {
+        let (s, v) = w.post_json(
+            "/api/v1/organisations/RJ1/sources",
+            &w.token,
+            &serde_json::json!({"kind": kind, "value": value}),
+        );
+        assert_eq!(s, 400, "{kind} {value}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_source", "{v}");
+    }
+    // Fingerprints are normalised so the resolver matches them however they were typed.
+    let fp = "AB:".repeat(31) + "AB";
+    let (s, v) = w.post_json(
+        "/api/v1/organisations/B82005/sources",
+        &w.token,
+        &serde_json::json!({"kind": "cert_fingerprint", "value": fp}),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["value"], "ab".repeat(32));
+    // The lead reads its own sources, not another member's.
+    let (s, v) = w.get("/api/v1/organisations/RJ1/sources", &lead);
+    assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    let (s, _) = w.get("/api/v1/organisations/B82005/sources", &lead);
+    assert_eq!(s, 404);
+    let out = cli_as(&w, &lead, &["source", "remove", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    ok(&w.cli(&["--json", "source", "remove", &id.to_string()]));
+    let listed = ok(&w.cli(&["--json", "source", "list", "RJ1"]));
+    assert_eq!(listed, serde_json::json!([]));
+
+    // Retention: central analysts set it, the member reads it, `default` resets it.
+    let r = ok(&w.cli(&["--json", "retention", "set", "RJ1", "365"]));
+    assert_eq!(r["retention_days"], 365, "{r}");
+    let (s, v) = w.get("/api/v1/organisations/RJ1/retention", &lead);
+    assert_eq!((s, v["retention_days"].as_u64()), (200, Some(365)), "{v}");
+    let out = cli_as(&w, &lead, &["retention", "set", "RJ1", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let out = w.cli(&["retention", "set", "RJ1", "0"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let r = ok(&w.cli(&["--json", "retention", "set", "RJ1", "default"]));
+    assert_eq!(r["retention_days"], Value::Null, "{r}");
+    let (s, _) = w.get("/api/v1/organisations/B82005/retention", &lead);
+    assert_eq!(s, 404);
+    // The new routes are in the OpenAPI document.
+    let (_, doc) = w.get("/api/v1/openapi.json", &w.token);
+    for path in [
+        "/api/v1/organisations/{ods}/sources",
+        "/api/v1/sources/{id}",
+        "/api/v1/organisations/{ods}/retention",
+        "/api/v1/uploads",
+        "/api/v1/intake",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} not documented");
+    }
+}
