@@ -776,3 +776,45 @@ fn sources_and_retention_are_central_to_change_and_scoped_to_read() {
         assert!(doc["paths"].get(path).is_some(), "{path} not documented");
     }
 }
+
+#[test]
+fn configured_limits_drop_and_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (udp, tcp) = (ward_testkit::free_port(), ward_testkit::free_port());
+    let mut env = syslog_env(udp, tcp);
+    env.extend([
+        (
+            "WARD_SYSLOG__RATE_PER_MEMBER".to_string(),
+            "0.001".to_string(),
+        ),
+        ("WARD_SYSLOG__BURST_PER_MEMBER".into(), "5".into()),
+        ("WARD_SYSLOG__MAX_MESSAGE_BYTES".into(), "2048".into()),
+    ]);
+    let w = Ward::start(dir.path(), &env_refs(&env));
+    member(&w, "RJ1", "London");
+    ok(&w.cli(&["source", "add", "RJ1", "--network", "127.0.0.1/32"]));
+    std::thread::sleep(Duration::from_millis(600));
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(
+        format!("<13>1 - h app - - - big {}", "x".repeat(3000)).as_bytes(),
+        ("127.0.0.1", udp),
+    )
+    .unwrap();
+    for i in 0..20 {
+        sock.send_to(
+            format!("<13>1 - h app - - - limited-{i}").as_bytes(),
+            ("127.0.0.1", udp),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let v = wait_intake(&w, |v| {
+        v["syslog"]["accepted"].as_u64().unwrap_or(0)
+            + v["syslog"]["dropped"]["rate_limited"].as_u64().unwrap_or(0)
+            >= 20
+    });
+    assert_eq!(v["syslog"]["dropped"]["too_large"], 1, "{v}");
+    assert_eq!(v["syslog"]["accepted"], 5, "the burst, then nothing: {v}");
+    assert_eq!(v["syslog"]["dropped"]["rate_limited"], 15, "{v}");
+    assert!(metrics(&w).contains("ward_syslog_messages_dropped_total{reason=\"rate_limited\"} 15"));
+}
