@@ -789,32 +789,45 @@ fn configured_limits_drop_and_count() {
         ),
         ("WARD_SYSLOG__BURST_PER_MEMBER".into(), "5".into()),
         ("WARD_SYSLOG__MAX_MESSAGE_BYTES".into(), "2048".into()),
+        ("WARD_INGEST__MAX_EVENT_BYTES".into(), "600".into()),
+        // Registrations through the API apply at once, not at the next periodic check.
+        ("WARD_SYSLOG__SOURCES_REFRESH_MS".into(), "600000".into()),
     ]);
     let w = Ward::start(dir.path(), &env_refs(&env));
     member(&w, "RJ1", "London");
     ok(&w.cli(&["source", "add", "RJ1", "--network", "127.0.0.1/32"]));
-    std::thread::sleep(Duration::from_millis(600));
+    std::thread::sleep(Duration::from_millis(300));
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.send_to(
-        format!("<13>1 - h app - - - big {}", "x".repeat(3000)).as_bytes(),
-        ("127.0.0.1", udp),
-    )
-    .unwrap();
-    for i in 0..20 {
-        sock.send_to(
-            format!("<13>1 - h app - - - limited-{i}").as_bytes(),
-            ("127.0.0.1", udp),
-        )
-        .unwrap();
+    let send = |m: String| {
+        sock.send_to(m.as_bytes(), ("127.0.0.1", udp)).unwrap();
         std::thread::sleep(Duration::from_millis(5));
+    };
+    // Over the listener's message size: dropped before anything else.
+    send(format!("<13>1 - h app - - - big {}", "x".repeat(3000)));
+    // Within it, but its stored record is over ingest.max_event_bytes: refused alone, counted.
+    send(format!("<13>1 - h app - - - medium {}", "y".repeat(1500)));
+    for i in 0..20 {
+        send(format!("<13>1 - h app - - - limited-{i}"));
     }
     let v = wait_intake(&w, |v| {
         v["syslog"]["accepted"].as_u64().unwrap_or(0)
             + v["syslog"]["dropped"]["rate_limited"].as_u64().unwrap_or(0)
-            >= 20
+            >= 21
     });
     assert_eq!(v["syslog"]["dropped"]["too_large"], 1, "{v}");
     assert_eq!(v["syslog"]["accepted"], 5, "the burst, then nothing: {v}");
-    assert_eq!(v["syslog"]["dropped"]["rate_limited"], 15, "{v}");
-    assert!(metrics(&w).contains("ward_syslog_messages_dropped_total{reason=\"rate_limited\"} 15"));
+    assert_eq!(v["syslog"]["dropped"]["rate_limited"], 16, "{v}");
+    assert_eq!(v["events_accepted"]["syslog"], 4, "{v}");
+    assert_eq!(v["refused"]["syslog"]["event_too_large"], 1, "{v}");
+    let m = metrics(&w);
+    assert!(
+        m.contains("ward_syslog_messages_dropped_total{reason=\"rate_limited\"} 16"),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "ward_ingest_records_refused_total{source=\"syslog\",reason=\"event_too_large\"} 1"
+        ),
+        "{m}"
+    );
 }

@@ -36,9 +36,17 @@ pub struct Listening {
 #[derive(Default)]
 pub struct Intake {
     listening: OnceLock<Listening>,
+    /// Woken by the sources API so a registration applies at once on this node; other nodes
+    /// see it at their next `sources_refresh_ms` check.
+    sources_changed: tokio::sync::Notify,
 }
 
 impl Intake {
+    /// Tell the resolver that log sources were added or removed.
+    pub fn sources_changed(&self) {
+        self.sources_changed.notify_one();
+    }
+
     pub fn listening(&self) -> Option<&Listening> {
         self.listening.get()
     }
@@ -61,9 +69,19 @@ pub struct IngestSink {
 impl SyslogSink for IngestSink {
     async fn submit(&self, org: &str, records: Vec<Event>) -> Result<(), Backpressure> {
         // Serialising a thousand events is CPU work: off the async workers.
-        let (records, encoded) = match tokio::task::spawn_blocking(move || {
+        let max_event = self.state.cfg.ingest.max_event_bytes as usize;
+        let (records, encoded, oversize) = match tokio::task::spawn_blocking(move || {
             let encoded = encode_events(&records);
-            (records, encoded)
+            // One record over the ingest limit would refuse its whole body: it is dropped
+            // alone, counted, and its neighbours are stored.
+            let before = records.len();
+            let (records, encoded): (Vec<Event>, Vec<Vec<u8>>) = records
+                .into_iter()
+                .zip(encoded)
+                .filter(|(_, e)| e.len() <= max_event)
+                .unzip();
+            let oversize = (before - records.len()) as u64;
+            (records, encoded, oversize)
         })
         .await
         {
@@ -74,6 +92,16 @@ impl SyslogSink for IngestSink {
                 return Ok(());
             }
         };
+        if oversize > 0 {
+            self.state
+                .registry
+                .counter(
+                    "ward_ingest_records_refused_total",
+                    "Records not stored, by door and reason",
+                    &[("source", "syslog"), ("reason", "event_too_large")],
+                )
+                .add(oversize);
+        }
         let mut done = 0usize;
         for (body, n) in ndjson_bodies(&encoded, SINK_BODY_BYTES) {
             match self
@@ -154,6 +182,7 @@ pub fn resolver_from(sources: &[LogSource]) -> StaticResolver {
 }
 
 async fn refresh_sources(
+    state: AppState,
     store: Store,
     resolver: Arc<StoreResolver>,
     every: Duration,
@@ -163,6 +192,7 @@ async fn refresh_sources(
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            _ = state.intake.sources_changed.notified() => {}
             _ = shutdown.changed() => return,
         }
         let version = match store.log_sources_version().await {
@@ -282,6 +312,7 @@ pub async fn start(
         tls: running.tls_addr,
     });
     let refresh = tokio::spawn(refresh_sources(
+        state.clone(),
         store,
         resolver,
         Duration::from_millis(s.sources_refresh_ms.max(50)),

@@ -163,6 +163,7 @@ pub async fn add_source(
         .store
         .add_log_source(&code, kind, &value, req.label.trim())
         .await?;
+    state.intake.sources_changed();
     Ok((StatusCode::CREATED, Json(s.into())))
 }
 
@@ -178,6 +179,7 @@ pub async fn delete_source(
 ) -> ApiResult<StatusCode> {
     p.require_central()?;
     state.store.delete_log_source(id).await?;
+    state.intake.sources_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

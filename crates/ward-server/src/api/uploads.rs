@@ -273,7 +273,7 @@ pub async fn upload(
     receipt.org = org.to_string();
     let refused = state.registry.counter(
         "ward_ingest_records_refused_total",
-        "Records of uploaded files not stored, by reason",
+        "Records not stored, by door and reason",
         &[("source", "upload"), ("reason", "event_too_large")],
     );
     refused.add(receipt.refused.get("event_too_large").copied().unwrap_or(0));
