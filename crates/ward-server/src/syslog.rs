@@ -103,7 +103,10 @@ impl SyslogSink for IngestSink {
                 .add(oversize);
         }
         let mut done = 0usize;
-        for (body, n) in ndjson_bodies(&encoded, SINK_BODY_BYTES) {
+        for (body, n) in ndjson_bodies(
+            &encoded,
+            SINK_BODY_BYTES.min(self.state.ingestor.max_body_bytes() as usize),
+        ) {
             match self
                 .state
                 .ingestor

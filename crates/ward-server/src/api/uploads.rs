@@ -278,7 +278,10 @@ pub async fn upload(
     );
     refused.add(receipt.refused.get("event_too_large").copied().unwrap_or(0));
     let mut stored_raw_left = receipt.stored_raw;
-    for (chunk, n) in ndjson_bodies(&records, CHUNK_BYTES) {
+    for (chunk, n) in ndjson_bodies(
+        &records,
+        CHUNK_BYTES.min(state.ingestor.max_body_bytes() as usize),
+    ) {
         let deadline = tokio::time::Instant::now() + OVERLOAD_WAIT;
         let mut wait = Duration::from_millis(20);
         loop {
