@@ -164,6 +164,29 @@ impl Api {
             .with_context(|| format!("cannot reach ward at {}", self.base))?;
         decode(resp, &Method::POST, "/api/v1/events").await
     }
+
+    /// Posts a file body to `path` with query parameters and this client's token.
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: bytes::Bytes,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .query(query)
+            .header("content-type", "application/octet-stream")
+            .body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach ward at {}", self.base))?;
+        decode(resp, &Method::POST, path).await
+    }
 }
 
 async fn decode<T: DeserializeOwned>(

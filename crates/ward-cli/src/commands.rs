@@ -500,7 +500,10 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         | Command::Hunt(_)
         | Command::Import(_)
         | Command::Escalation(_)
-        | Command::Advisory(_) => {
+        | Command::Advisory(_)
+        | Command::Source(_)
+        | Command::Retention(_)
+        | Command::Upload(_) => {
             unreachable_command()?;
         }
     }

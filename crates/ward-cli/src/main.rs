@@ -11,6 +11,7 @@ mod commands;
 mod demo;
 mod detect;
 mod escalation;
+mod intake;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,14 @@ enum Command {
     /// Sigma meta filters: each organisation's tuning of its own false positives.
     #[command(subcommand)]
     Filter(commands::FilterCmd),
+    /// Members' syslog sources: client certificates and source networks.
+    #[command(subcommand)]
+    Source(intake::SourceCmd),
+    /// How long each organisation's events are kept.
+    #[command(subcommand)]
+    Retention(intake::RetentionCmd),
+    /// Upload files of events (.evtx, .json, .jsonl, text; .gz too) for back-filling.
+    Upload(intake::UploadArgs),
     /// Send NDJSON event files with an organisation's API key.
     Send(commands::SendArgs),
     /// Incidents, national first.
@@ -174,6 +183,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let api = client::Api::from_cli(&cli)?;
             detect::import(i, &api, cli.json).await
         }
+        Command::Source(c) => intake::source(c, &client::Api::from_cli(&cli)?, cli.json).await,
+        Command::Retention(c) => {
+            intake::retention(c, &client::Api::from_cli(&cli)?, cli.json).await
+        }
+        Command::Upload(a) => intake::upload(a, &client::Api::from_cli(&cli)?, cli.json).await,
         Command::NotifyStandin { listen } => {
             let standin =
                 ward_notify_standin::bind(listen, ward_notify_standin::StandinConfig::default())

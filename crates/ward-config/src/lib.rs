@@ -74,6 +74,7 @@ pub struct Config {
     pub escalation: EscalationConfig,
     pub pseudonymise: PseudonymiseConfig,
     pub advisories: AdvisoryConfig,
+    pub syslog: SyslogConfig,
 }
 
 impl Default for Config {
@@ -91,6 +92,7 @@ impl Default for Config {
             escalation: EscalationConfig::default(),
             pseudonymise: PseudonymiseConfig::default(),
             advisories: AdvisoryConfig::default(),
+            syslog: SyslogConfig::default(),
         }
     }
 }
@@ -346,6 +348,61 @@ impl Default for AdvisoryConfig {
     }
 }
 
+/// Syslog listeners (RFC 5426 UDP, RFC 6587 TCP, RFC 5425 TLS). All off by default; each runs
+/// when its address is set. Senders are identified by the log sources registered per member
+/// (`ward source add`): a client certificate on TLS, else the source network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogConfig {
+    /// UDP address, e.g. "0.0.0.0:514".
+    pub udp_listen: Option<String>,
+    /// Plain TCP address (octet-counted and LF-terminated framing both accepted).
+    pub tcp_listen: Option<String>,
+    /// TLS address, e.g. "0.0.0.0:6514"; needs tls_cert_file and tls_key_file.
+    pub tls_listen: Option<String>,
+    /// Server certificate chain (PEM).
+    pub tls_cert_file: Option<PathBuf>,
+    /// Server private key (PEM).
+    pub tls_key_file: Option<PathBuf>,
+    /// CA that issues members' client certificates (PEM). Without it no client certificate is
+    /// asked for and TLS senders are identified by source network.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Refuse TLS clients without a certificate (when a client CA is set).
+    pub tls_require_client_cert: bool,
+    /// Largest message accepted, in bytes (RFC 5425 requires at least 2048).
+    pub max_message_bytes: u64,
+    /// Sustained messages per second allowed per member.
+    pub rate_per_member: f64,
+    /// Burst allowance per member, in messages.
+    pub burst_per_member: f64,
+    /// Most simultaneous TCP and TLS connections.
+    pub max_connections: u64,
+    /// How long a full pipeline may hold a batch before it is dropped, counted.
+    pub backpressure_wait_ms: u64,
+    /// How often the registered log sources are checked for changes.
+    pub sources_refresh_ms: u64,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        SyslogConfig {
+            udp_listen: None,
+            tcp_listen: None,
+            tls_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_require_client_cert: true,
+            max_message_bytes: 65536,
+            rate_per_member: 50000.0,
+            burst_per_member: 200000.0,
+            max_connections: 10000,
+            backpressure_wait_ms: 5000,
+            sources_refresh_ms: 2000,
+        }
+    }
+}
+
 impl Config {
     /// Loads defaults, then `file` if given (it must exist), then `WARD_…` variables from `env`.
     pub fn load(
@@ -428,6 +485,24 @@ impl Config {
                     "advisories.{name} = {v}; it must be a positive number"
                 )));
             }
+        }
+        if self.syslog.max_message_bytes < 2048 {
+            return Err(ConfigError::Invalid(
+                "syslog.max_message_bytes must be at least 2048 (RFC 5425)".into(),
+            ));
+        }
+        if self.syslog.tls_listen.is_some()
+            && (self.syslog.tls_cert_file.is_none() || self.syslog.tls_key_file.is_none())
+        {
+            return Err(ConfigError::Invalid(
+                "syslog.tls_listen needs syslog.tls_cert_file and syslog.tls_key_file".into(),
+            ));
+        }
+        if !(self.syslog.rate_per_member > 0.0 && self.syslog.burst_per_member >= 1.0) {
+            return Err(ConfigError::Invalid(
+                "syslog.rate_per_member must be above 0 and syslog.burst_per_member at least 1"
+                    .into(),
+            ));
         }
         if self.detection.batch_events == 0 {
             return Err(ConfigError::Invalid(

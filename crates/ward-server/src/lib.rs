@@ -29,8 +29,10 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod escalation;
+pub mod intake;
 pub mod pipeline;
 pub mod state;
+pub mod syslog;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -457,6 +459,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         rule_errors,
         public_url: public_url.clone(),
         started_at_ms: now_ms(),
+        intake: Default::default(),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -521,6 +524,14 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
             shutdown_rx.clone(),
         )));
     }
+    match syslog::start(&cfg, state.clone(), shutdown_rx.clone()).await {
+        Ok(Some(t)) => tasks.push(t),
+        Ok(None) => {}
+        Err(e) => {
+            let _ = shutdown_tx.send(true);
+            return Err(e);
+        }
+    }
 
     let app = Router::new()
         .merge(api::router())
@@ -561,7 +572,7 @@ async fn metrics(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.registry.render(),
+        state.registry.render() + &state.intake.render_prometheus(),
     )
 }
 

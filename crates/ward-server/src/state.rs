@@ -23,6 +23,8 @@ pub struct Inner {
     pub rule_errors: Vec<String>,
     pub public_url: String,
     pub started_at_ms: i64,
+    /// Syslog listeners, once bound.
+    pub intake: crate::syslog::Intake,
 }
 
 impl AppState {

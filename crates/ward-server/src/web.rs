@@ -166,7 +166,11 @@ async fn render_index(
             id = i.id,
         );
     }
-    b.push_str("</table><h2>Notifications</h2><table><tr><th>Incident</th><th>To</th><th>Channel</th><th>Status</th><th>Attempts</th><th>Message</th></tr>");
+    b.push_str("</table>");
+    if p.is_central() {
+        b.push_str(&crate::intake::web_section(state));
+    }
+    b.push_str("<h2>Notifications</h2><table><tr><th>Incident</th><th>To</th><th>Channel</th><th>Status</th><th>Attempts</th><th>Message</th></tr>");
     for n in &notes {
         let _ = write!(
             b,

@@ -24,6 +24,7 @@
 mod advisories;
 mod escalation;
 mod secrets;
+mod sources;
 mod store;
 mod tx;
 
@@ -33,6 +34,7 @@ pub use escalation::{
     DELIVERY_STATUSES, FINAL_DELIVERY_STATUSES,
 };
 pub use secrets::{hash_token, new_api_key_secret, new_user_token};
+pub use sources::{LogSource, SourceKind};
 pub use store::{NewContact, OutboxUpdate, Store};
 pub use tx::{DetectionTx, NewDetection, NewIncident, NewOutbox, OpenIncident};
 

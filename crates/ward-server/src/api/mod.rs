@@ -7,7 +7,9 @@ pub mod events;
 pub mod incidents;
 pub mod members;
 pub mod openapi;
+pub mod sources;
 pub mod status;
+pub mod uploads;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -53,4 +55,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .merge(escalation::routes())
         .merge(advisories::routes())
+        .merge(sources::routes())
+        .merge(uploads::routes())
 }

@@ -2,7 +2,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{escalation, events, incidents, members, status};
+use super::{escalation, events, incidents, members, sources, status, uploads};
 
 struct BearerAuth;
 
@@ -43,6 +43,9 @@ impl Modify for BearerAuth {
         escalation::list_silences, escalation::create_silence, escalation::expire_silence,
         escalation::get_triage, escalation::set_triage, escalation::list_chases, escalation::acknowledge,
         escalation::delivery_status_callback, escalation::received_text_callback,
+        sources::list_sources, sources::add_source, sources::delete_source,
+        sources::get_retention, sources::set_retention,
+        uploads::upload, uploads::intake,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
