@@ -498,7 +498,11 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         | Command::NotifyStandin { .. }
         | Command::Rules(_)
         | Command::Hunt(_)
-        | Command::Import(_) => {
+        | Command::Import(_)
+        | Command::Scope(_)
+        | Command::Scan(_)
+        | Command::Findings(_)
+        | Command::Estate(_) => {
             unreachable_command()?;
         }
     }

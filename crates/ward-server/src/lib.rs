@@ -28,7 +28,9 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod pipeline;
+pub mod scan;
 pub mod state;
+pub mod vulns;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -396,6 +398,15 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let (channel_set, notify_client) = channels(&cfg)?;
+    let incident_policy = IncidentPolicy {
+        local_window_ms: cfg.incidents.local_window_secs as i64 * 1000,
+        national_window_ms: cfg.incidents.national_window_secs as i64 * 1000,
+        national_min_orgs: cfg.incidents.national_min_orgs,
+        public_url: public_url.clone(),
+    };
+    let scan_hub = scan::ScanHub::new(store.clone(), &cfg, incident_policy, registry.clone());
+    store.interrupt_unfinished_scan_runs(now_ms()).await?;
+    scan_hub.vulns.reload().await?;
     let state = AppState::new(Inner {
         cfg: cfg.clone(),
         store: store.clone(),
@@ -406,6 +417,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         rule_errors,
         public_url: public_url.clone(),
         started_at_ms: now_ms(),
+        scan: scan_hub.clone(),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -448,6 +460,10 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         };
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
     }
+    if cfg.scan.enabled {
+        tasks.push(tokio::spawn(scan_hub.clone().scheduler(shutdown_rx.clone())));
+    }
+    tasks.push(tokio::spawn(scan_hub.vulns.clone().poller(shutdown_rx.clone())));
     tasks.push(tokio::spawn(retention(
         log.clone(),
         cfg.clone(),

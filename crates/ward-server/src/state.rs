@@ -22,6 +22,8 @@ pub struct Inner {
     pub rule_errors: Vec<String>,
     pub public_url: String,
     pub started_at_ms: i64,
+    /// The scanner, its runs and schedules, and the estate's vulnerability matching.
+    pub scan: Arc<crate::scan::ScanHub>,
 }
 
 impl AppState {

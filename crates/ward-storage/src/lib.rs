@@ -21,10 +21,15 @@
 //! # let _ = key; Ok(()) }
 //! ```
 
+mod scan;
 mod secrets;
 mod store;
 mod tx;
 
+pub use scan::{
+    AdvisoryDraftRecord, AppliedFindings, AssetRecord, FindingFilter, FindingIdentity, FindingRecord,
+    NewRefusal, ObservedFinding, ScanRefusalRecord, ScanRunRecord, ScanScopeRecord, ScopeAuditEntry,
+};
 pub use secrets::{hash_token, new_api_key_secret, new_user_token};
 pub use store::{NewContact, OutboxUpdate, Store};
 pub use tx::{DetectionTx, NewDetection, NewIncident, NewOutbox, OpenIncident};

@@ -1,10 +1,12 @@
 //! The versioned HTTP API under `/api/v1`. Everything the CLI and the web page do goes through
 //! these routes.
 
+pub mod estate;
 pub mod events;
 pub mod incidents;
 pub mod members;
 pub mod openapi;
+pub mod scan;
 pub mod status;
 
 use axum::routing::{delete, get, post};
@@ -49,4 +51,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/notifications", get(incidents::list_notifications))
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .merge(scan::routes())
+        .merge(estate::routes())
 }

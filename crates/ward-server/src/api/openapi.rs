@@ -2,7 +2,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, incidents, members, status};
+use super::{estate, events, incidents, members, scan, status};
 
 struct BearerAuth;
 
@@ -38,6 +38,11 @@ impl Modify for BearerAuth {
         incidents::change_status,
         incidents::list_notifications,
         status::status,
+        scan::list_scopes, scan::create_scope, scan::get_scope, scan::update_scope, scan::delete_scope,
+        scan::scope_audit, scan::start_run, scan::list_runs, scan::get_run, scan::cancel_run,
+        scan::list_findings, scan::set_finding_status,
+        estate::list_assets, estate::add_assets, estate::import_csv, estate::org_exposures,
+        estate::national_exposures, estate::list_feeds, estate::pull_feed, estate::list_drafts,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -46,6 +51,8 @@ impl Modify for BearerAuth {
         (name = "members", description = "Organisations, keys, contacts and users"),
         (name = "incidents", description = "Detections, incidents and notifications"),
         (name = "status", description = "The pipeline"),
+        (name = "scan", description = "Authorised scanning: scopes, runs, findings"),
+        (name = "estate", description = "Members' estates, vulnerability feeds and exposures"),
     )
 )]
 pub struct ApiDoc;
