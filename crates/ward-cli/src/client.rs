@@ -158,7 +158,9 @@ impl Api {
                 .await
                 .with_context(|| format!("reading the answer to {method} {path}"));
         }
-        decode::<Value>(resp, &method, path).await.map(|v| v.to_string())
+        decode::<Value>(resp, &method, path)
+            .await
+            .map(|v| v.to_string())
     }
 
     /// Posts an NDJSON body with this client's token (an organisation API key).

@@ -187,8 +187,9 @@ fn print(json_mode: bool, v: &Value, columns: &[&str]) {
 fn rfc3339_or_now(s: Option<&str>, what: &str) -> anyhow::Result<ward_scan::Timestamp> {
     match s {
         None => Ok(ward_scan::Timestamp::now()),
-        Some(s) => ward_scan::Timestamp::parse_rfc3339(s)
-            .with_context(|| format!("{what} {s:?} is not an RFC 3339 time such as 2026-11-28T09:00:00Z")),
+        Some(s) => ward_scan::Timestamp::parse_rfc3339(s).with_context(|| {
+            format!("{what} {s:?} is not an RFC 3339 time such as 2026-11-28T09:00:00Z")
+        }),
     }
 }
 
@@ -198,7 +199,9 @@ pub fn port_spec(s: &str) -> anyhow::Result<Value> {
         return Ok(json!("full"));
     }
     if let Some(n) = s.strip_prefix("top:") {
-        let n: usize = n.parse().with_context(|| format!("--ports {s:?}: top:N needs a number"))?;
+        let n: usize = n
+            .parse()
+            .with_context(|| format!("--ports {s:?}: top:N needs a number"))?;
         return Ok(json!({"top": n}));
     }
     let list = ward_server::scan::parse_port_list(s).map_err(anyhow::Error::msg)?;
@@ -213,7 +216,10 @@ fn scope_body(a: &ScopeArgs) -> anyhow::Result<Value> {
     };
     let authorised_at = rfc3339_or_now(a.authorised_at.as_deref(), "--authorised-at")?;
     let checks: Vec<String> = if a.checks.is_empty() {
-        ward_scan::Check::ALL.iter().map(|c| c.as_str().to_string()).collect()
+        ward_scan::Check::ALL
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect()
     } else {
         a.checks.clone()
     };
@@ -264,23 +270,48 @@ fn scope_rows(v: &Value) -> Value {
     }
 }
 
-const SCOPE_COLS: &[&str] = &["id", "org", "cidrs", "host_names", "checks", "max_rate", "authorised_by", "schedule"];
+const SCOPE_COLS: &[&str] = &[
+    "id",
+    "org",
+    "cidrs",
+    "host_names",
+    "checks",
+    "max_rate",
+    "authorised_by",
+    "schedule",
+];
 
 pub async fn scope(cmd: &ScopeCmd, api: &Api, json_mode: bool) -> anyhow::Result<()> {
     match cmd {
         ScopeCmd::Add(a) => {
             let v: Value = api.post("/api/v1/scan/scopes", &scope_body(a)?).await?;
-            print(json_mode, &(if json_mode { v } else { scope_rows(&v) }), SCOPE_COLS);
+            print(
+                json_mode,
+                &(if json_mode { v } else { scope_rows(&v) }),
+                SCOPE_COLS,
+            );
         }
         ScopeCmd::Update(a) => {
             let v: Value = api
-                .request(Method::PUT, &format!("/api/v1/scan/scopes/{}", a.id), Some(&scope_body(a)?))
+                .request(
+                    Method::PUT,
+                    &format!("/api/v1/scan/scopes/{}", a.id),
+                    Some(&scope_body(a)?),
+                )
                 .await?;
-            print(json_mode, &(if json_mode { v } else { scope_rows(&v) }), SCOPE_COLS);
+            print(
+                json_mode,
+                &(if json_mode { v } else { scope_rows(&v) }),
+                SCOPE_COLS,
+            );
         }
         ScopeCmd::List => {
             let v: Value = api.get("/api/v1/scan/scopes").await?;
-            print(json_mode, &(if json_mode { v } else { scope_rows(&v) }), SCOPE_COLS);
+            print(
+                json_mode,
+                &(if json_mode { v } else { scope_rows(&v) }),
+                SCOPE_COLS,
+            );
         }
         ScopeCmd::Show { id } => {
             let v: Value = api.get(&format!("/api/v1/scan/scopes/{id}")).await?;
@@ -314,14 +345,30 @@ pub async fn scope(cmd: &ScopeCmd, api: &Api, json_mode: bool) -> anyhow::Result
     Ok(())
 }
 
-const RUN_COLS: &[&str] = &["id", "scope_id", "org_code", "trigger", "status", "requested_by", "created_at", "finished_at"];
+const RUN_COLS: &[&str] = &[
+    "id",
+    "scope_id",
+    "org_code",
+    "trigger",
+    "status",
+    "requested_by",
+    "created_at",
+    "finished_at",
+];
 
 fn refused(run: &Value) -> anyhow::Error {
     let reasons: Vec<String> = run["refusals"]
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|r| format!("{} [{}] {}", r["target"].as_str().unwrap_or(""), r["code"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or("")))
+                .map(|r| {
+                    format!(
+                        "{} [{}] {}",
+                        r["target"].as_str().unwrap_or(""),
+                        r["code"].as_str().unwrap_or(""),
+                        r["reason"].as_str().unwrap_or("")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -373,7 +420,8 @@ pub async fn scan(cmd: &ScanCmd, api: &Api, json_mode: bool) -> anyhow::Result<(
 }
 
 async fn run(a: &RunArgs, api: &Api, json_mode: bool) -> anyhow::Result<()> {
-    let mut body = json!({"scope_id": a.scope, "targets": a.targets, "ports": port_spec(&a.ports)?});
+    let mut body =
+        json!({"scope_id": a.scope, "targets": a.targets, "ports": port_spec(&a.ports)?});
     if !a.checks.is_empty() {
         body["checks"] = json!(a.checks);
     }
@@ -409,7 +457,11 @@ async fn run(a: &RunArgs, api: &Api, json_mode: bool) -> anyhow::Result<()> {
             bar.set_position(done);
             bar.set_message(format!(
                 "targets {}/{}  open {}  findings {}  refused {}",
-                p["targets_done"], p["targets_total"], p["open_ports"], p["findings"], p["refusals"]
+                p["targets_done"],
+                p["targets_total"],
+                p["open_ports"],
+                p["findings"],
+                p["refusals"]
             ));
         }
         let status = v["status"].as_str().unwrap_or("");
@@ -459,7 +511,9 @@ async fn run(a: &RunArgs, api: &Api, json_mode: bool) -> anyhow::Result<()> {
     }
 }
 
-const FINDING_COLS: &[&str] = &["id", "org_code", "address", "port", "check", "subject", "severity", "status", "title"];
+const FINDING_COLS: &[&str] = &[
+    "id", "org_code", "address", "port", "check", "subject", "severity", "status", "title",
+];
 
 pub async fn findings(cmd: &FindingsCmd, api: &Api, json_mode: bool) -> anyhow::Result<()> {
     match cmd {
@@ -480,7 +534,13 @@ pub async fn findings(cmd: &FindingsCmd, api: &Api, json_mode: bool) -> anyhow::
                 "json"
             };
             let mut q = format!("/api/v1/findings?format={format}");
-            for (k, v) in [("org", org), ("status", status), ("severity", severity), ("check", check), ("scope", scope)] {
+            for (k, v) in [
+                ("org", org),
+                ("status", status),
+                ("severity", severity),
+                ("check", check),
+                ("scope", scope),
+            ] {
                 if let Some(v) = v {
                     q.push_str(&format!("&{k}={v}"));
                 }
@@ -507,7 +567,10 @@ pub async fn findings(cmd: &FindingsCmd, api: &Api, json_mode: bool) -> anyhow::
         }
         FindingsCmd::Reopen { id } => {
             let v: Value = api
-                .post(&format!("/api/v1/findings/{id}/status"), &json!({"status": "open"}))
+                .post(
+                    &format!("/api/v1/findings/{id}/status"),
+                    &json!({"status": "open"}),
+                )
                 .await?;
             print(json_mode, &v, FINDING_COLS);
         }
@@ -515,14 +578,30 @@ pub async fn findings(cmd: &FindingsCmd, api: &Api, json_mode: bool) -> anyhow::
     Ok(())
 }
 
-const EXPOSURE_COLS: &[&str] = &["org", "asset_id", "cve", "confidence", "source", "in_kev", "kev_ransomware", "cvss", "matched"];
+const EXPOSURE_COLS: &[&str] = &[
+    "org",
+    "asset_id",
+    "cve",
+    "confidence",
+    "source",
+    "in_kev",
+    "kev_ransomware",
+    "cvss",
+    "matched",
+];
 
 pub async fn estate(cmd: &EstateCmd, api: &Api, json_mode: bool) -> anyhow::Result<()> {
     match cmd {
         EstateCmd::Import { file } => {
-            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let text = api
-                .raw(Method::POST, "/api/v1/assets/import", "text/csv", Some(bytes))
+                .raw(
+                    Method::POST,
+                    "/api/v1/assets/import",
+                    "text/csv",
+                    Some(bytes),
+                )
                 .await?;
             let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if json_mode {
@@ -532,7 +611,9 @@ pub async fn estate(cmd: &EstateCmd, api: &Api, json_mode: bool) -> anyhow::Resu
             }
         }
         EstateCmd::List { org } => {
-            let v: Value = api.get(&format!("/api/v1/organisations/{org}/assets")).await?;
+            let v: Value = api
+                .get(&format!("/api/v1/organisations/{org}/assets"))
+                .await?;
             if json_mode {
                 print(true, &v, &[]);
             } else {
@@ -546,7 +627,17 @@ pub async fn estate(cmd: &EstateCmd, api: &Api, json_mode: bool) -> anyhow::Resu
                                "software": b["software"].as_array().map(Vec::len).unwrap_or(0), "attributes": b["attributes"].to_string(), "source": a["source"]})
                     })
                     .collect();
-                table(&rows, &["asset_id", "hostname", "os", "software", "attributes", "source"]);
+                table(
+                    &rows,
+                    &[
+                        "asset_id",
+                        "hostname",
+                        "os",
+                        "software",
+                        "attributes",
+                        "source",
+                    ],
+                );
             }
         }
         EstateCmd::Exposures {
@@ -556,11 +647,14 @@ pub async fn estate(cmd: &EstateCmd, api: &Api, json_mode: bool) -> anyhow::Resu
             min_confidence,
         } => match org {
             Some(o) => {
-                let v: Value = api.get(&format!("/api/v1/organisations/{o}/exposures")).await?;
+                let v: Value = api
+                    .get(&format!("/api/v1/organisations/{o}/exposures"))
+                    .await?;
                 print(json_mode, &v, EXPOSURE_COLS);
             }
             None => {
-                let mut q = format!("/api/v1/exposures?kev={kev}&ransomware={ransomware}&unpatched=true");
+                let mut q =
+                    format!("/api/v1/exposures?kev={kev}&ransomware={ransomware}&unpatched=true");
                 if let Some(m) = min_confidence {
                     q.push_str(&format!("&min_confidence={m}"));
                 }
@@ -594,12 +688,27 @@ pub async fn estate(cmd: &EstateCmd, api: &Api, json_mode: bool) -> anyhow::Resu
                                "next_run": s["next_run"], "errors": s["consecutive_errors"], "last_added": s["last_counts"]["added"]})
                     })
                     .collect();
-                table(&rows, &["feed", "url", "runs", "last_success", "next_run", "errors", "last_added"]);
+                table(
+                    &rows,
+                    &[
+                        "feed",
+                        "url",
+                        "runs",
+                        "last_success",
+                        "next_run",
+                        "errors",
+                        "last_added",
+                    ],
+                );
             }
         }
         EstateCmd::Drafts => {
             let v: Value = api.get("/api/v1/advisory-drafts").await?;
-            print(json_mode, &v, &["id", "cve", "members", "status", "summary"]);
+            print(
+                json_mode,
+                &v,
+                &["id", "cve", "members", "status", "summary"],
+            );
         }
     }
     Ok(())
@@ -635,10 +744,18 @@ async fn pull(api: &Api, feed: &str, source: &str, json_mode: bool) -> anyhow::R
         if !resp.status().is_success() {
             bail!("downloading {source}: HTTP {}", resp.status());
         }
-        let bytes = resp.bytes().await.with_context(|| format!("downloading {source}"))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .with_context(|| format!("downloading {source}"))?;
         bar.set_message(format!("sending {} bytes to ward", bytes.len()));
         let text = api
-            .raw(Method::POST, &format!("/api/v1/vulns/feeds/{feed}"), "application/json", Some(bytes.to_vec()))
+            .raw(
+                Method::POST,
+                &format!("/api/v1/vulns/feeds/{feed}"),
+                "application/json",
+                Some(bytes.to_vec()),
+            )
             .await?;
         bar.finish_and_clear();
         outcomes.push(serde_json::from_str::<Value>(&text).unwrap_or(Value::Null));
@@ -646,16 +763,27 @@ async fn pull(api: &Api, feed: &str, source: &str, json_mode: bool) -> anyhow::R
         let files = feed_files(Path::new(source))?;
         let bar = indicatif::ProgressBar::new(files.len() as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("pull {prefix} [{bar:30}] {pos}/{len} files {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "pull {prefix} [{bar:30}] {pos}/{len} files {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_prefix(feed.to_string());
         for f in files {
-            bar.set_message(f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            bar.set_message(
+                f.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
             let bytes = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
             let text = api
-                .raw(Method::POST, &format!("/api/v1/vulns/feeds/{feed}"), "application/json", Some(bytes))
+                .raw(
+                    Method::POST,
+                    &format!("/api/v1/vulns/feeds/{feed}"),
+                    "application/json",
+                    Some(bytes),
+                )
                 .await
                 .with_context(|| format!("pulling {}", f.display()))?;
             outcomes.push(serde_json::from_str::<Value>(&text).unwrap_or(Value::Null));
@@ -677,7 +805,11 @@ async fn pull(api: &Api, feed: &str, source: &str, json_mode: bool) -> anyhow::R
             o["drafts"].as_array().map(Vec::len).unwrap_or(0)
         );
         for d in o["drafts"].as_array().into_iter().flatten() {
-            println!("  draft: {} → {}", d["cve"].as_str().unwrap_or(""), d["members"]);
+            println!(
+                "  draft: {} → {}",
+                d["cve"].as_str().unwrap_or(""),
+                d["members"]
+            );
         }
     }
     Ok(())

@@ -121,8 +121,19 @@ fn scans_are_scoped_recorded_reconciled_and_alerted() {
     assert_eq!(s, 201, "{v}");
 
     ok(&w.cli(&[
-        "scope", "add", "lo", "--org", "RXH", "--cidr", "127.0.0.1/32", "--checks",
-        "port_scan,smb,ms17010,eol", "--max-rate", "2000", "--authorised-by", "Head of IT, RXH",
+        "scope",
+        "add",
+        "lo",
+        "--org",
+        "RXH",
+        "--cidr",
+        "127.0.0.1/32",
+        "--checks",
+        "port_scan,smb,ms17010,eol",
+        "--max-rate",
+        "2000",
+        "--authorised-by",
+        "Head of IT, RXH",
     ]));
     let scopes = json_of(&w.cli(&["scope", "list", "--json"]));
     assert_eq!(scopes[0]["id"], "lo");
@@ -138,13 +149,25 @@ fn scans_are_scoped_recorded_reconciled_and_alerted() {
     let (s, _) = w.post_json("/api/v1/scans", &lead_token, &json!({"scope_id": "lo"}));
     assert_eq!(s, 403);
     let (s, v) = w.get("/api/v1/scan/scopes", &lead_token);
-    assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(1)), "members read their own scopes");
+    assert_eq!(
+        (s, v.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "members read their own scopes"
+    );
 
     // A loopback service that will go away, and Samba with SMBv1.
     let service = TcpListener::bind("127.0.0.1:0").unwrap();
     let svc_port = service.local_addr().unwrap().port();
     let ports = format!("{svc_port},{}", smbd.port);
-    let out = ok(&w.cli(&["scan", "run", "lo", "--target", "127.0.0.1", "--ports", &ports]));
+    let out = ok(&w.cli(&[
+        "scan",
+        "run",
+        "lo",
+        "--target",
+        "127.0.0.1",
+        "--ports",
+        &ports,
+    ]));
     assert!(out.contains(": done"), "{out}");
 
     let fs = findings(&w);
@@ -161,7 +184,9 @@ fn scans_are_scoped_recorded_reconciled_and_alerted() {
     assert_eq!(smbv1["severity"], "high");
 
     // SMBv1 opened an incident through the alerting path, with an outbox message.
-    let incident = smbv1["incident_id"].as_i64().expect("SMBv1 finding linked to an incident");
+    let incident = smbv1["incident_id"]
+        .as_i64()
+        .expect("SMBv1 finding linked to an incident");
     let (_, inc) = w.get(&format!("/api/v1/incidents/{incident}"), &w.token);
     assert_eq!(inc["incident"]["rule_id"], "scan:smbv1", "{inc}");
     assert_eq!(inc["incident"]["org_code"], "RXH");
@@ -171,7 +196,11 @@ fn scans_are_scoped_recorded_reconciled_and_alerted() {
             .is_some_and(|a| a.iter().any(|n| n["incident_id"] == incident))
     });
     assert!(
-        notes.as_array().unwrap().iter().any(|n| n["incident_id"] == incident),
+        notes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["incident_id"] == incident),
         "{notes}"
     );
 
@@ -179,8 +208,14 @@ fn scans_are_scoped_recorded_reconciled_and_alerted() {
     let listed = json_of(&w.cli(&["findings", "list", "--json"]));
     assert_eq!(listed.as_array().map(Vec::len), Some(fs.len()));
     let csv = ok(&w.cli(&["findings", "list", "--csv"]));
-    assert!(csv.starts_with("id,org,scope_id,host,address,port,check"), "{csv}");
-    assert!(csv.contains(",smb.v1,") && csv.contains(&format!(",{svc_port},port.open,")), "{csv}");
+    assert!(
+        csv.starts_with("id,org,scope_id,host,address,port,check"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(",smb.v1,") && csv.contains(&format!(",{svc_port},port.open,")),
+        "{csv}"
+    );
     let xml = ok(&w.cli(&["findings", "list", "--xml"]));
     assert!(xml.contains("<nmaprun scanner=\"ward\""), "{xml}");
     assert!(xml.contains(&format!("portid=\"{svc_port}\"")), "{xml}");
@@ -195,21 +230,46 @@ fn scans_are_scoped_recorded_reconciled_and_alerted() {
         .find(|a| a["asset_id"] == "pc-lo")
         .unwrap_or_else(|| panic!("{assets}"));
     assert_eq!(pc["body"]["attributes"]["smbv1"], "enabled", "{pc}");
-    assert_eq!(pc["source"], "api", "a scan fact does not change who registered the asset");
+    assert_eq!(
+        pc["source"], "api",
+        "a scan fact does not change who registered the asset"
+    );
     // ... and with NVD's configuration for EternalBlue that host is exposed.
-    ok(&w.cli(&["estate", "pull", "nvd", shared().join("nvd/CVE-2017-0144.json").to_str().unwrap()]));
+    ok(&w.cli(&[
+        "estate",
+        "pull",
+        "nvd",
+        shared().join("nvd/CVE-2017-0144.json").to_str().unwrap(),
+    ]));
     let (_, ex) = w.get("/api/v1/organisations/RXH/exposures", &w.token);
     assert!(
-        ex.as_array().unwrap().iter().any(|e| e["cve"] == "CVE-2017-0144" && e["asset_id"] == "pc-lo" && e["matched"] == "smbv1=enabled"),
+        ex.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cve"] == "CVE-2017-0144"
+                && e["asset_id"] == "pc-lo"
+                && e["matched"] == "smbv1=enabled"),
         "{ex}"
     );
 
     // The service goes away: a re-scan closes its finding as fixed, SMBv1 stays open.
     drop(service);
-    ok(&w.cli(&["scan", "run", "lo", "--target", "127.0.0.1", "--ports", &ports]));
+    ok(&w.cli(&[
+        "scan",
+        "run",
+        "lo",
+        "--target",
+        "127.0.0.1",
+        "--ports",
+        &ports,
+    ]));
     let fixed = json_of(&w.cli(&["findings", "list", "--status", "fixed", "--json"]));
     assert!(
-        fixed.as_array().unwrap().iter().any(|f| f["check"] == "port.open" && f["port"] == svc_port),
+        fixed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "port.open" && f["port"] == svc_port),
         "{fixed}"
     );
     let again = findings(&w);
@@ -221,12 +281,30 @@ fn scans_are_scoped_recorded_reconciled_and_alerted() {
     // A target outside the scope is refused before any packet: the listener sees nothing.
     let counting = Counting::start("127.0.0.2");
     let out = w.cli(&[
-        "scan", "run", "lo", "--target", "127.0.0.2", "--ports", &counting.port.to_string(),
+        "scan",
+        "run",
+        "lo",
+        "--target",
+        "127.0.0.2",
+        "--ports",
+        &counting.port.to_string(),
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("SCAN-R005"), "{out:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SCAN-R005"),
+        "{out:?}"
+    );
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(counting.count.load(Ordering::SeqCst), 0, "an out-of-scope target was touched");
+    assert_eq!(
+        counting.count.load(Ordering::SeqCst),
+        0,
+        "an out-of-scope target was touched"
+    );
     let runs = json_of(&w.cli(&["scan", "list", "--json"]));
     assert_eq!(runs[0]["status"], "refused");
     let run = json_of(&w.cli(&["scan", "show", &runs[0]["id"].to_string()]));
@@ -234,24 +312,61 @@ fn scans_are_scoped_recorded_reconciled_and_alerted() {
     assert_eq!(run["refusals"][0]["target"], "127.0.0.2");
     // Positive control: the counting listener does count when it is in scope.
     ok(&w.cli(&[
-        "scope", "update", "lo", "--org", "RXH", "--cidr", "127.0.0.1/32", "--cidr", "127.0.0.2/32",
-        "--checks", "port_scan", "--max-rate", "2000", "--authorised-by", "Head of IT, RXH",
+        "scope",
+        "update",
+        "lo",
+        "--org",
+        "RXH",
+        "--cidr",
+        "127.0.0.1/32",
+        "--cidr",
+        "127.0.0.2/32",
+        "--checks",
+        "port_scan",
+        "--max-rate",
+        "2000",
+        "--authorised-by",
+        "Head of IT, RXH",
     ]));
-    ok(&w.cli(&["scan", "run", "lo", "--target", "127.0.0.2", "--ports", &counting.port.to_string()]));
+    ok(&w.cli(&[
+        "scan",
+        "run",
+        "lo",
+        "--target",
+        "127.0.0.2",
+        "--ports",
+        &counting.port.to_string(),
+    ]));
     assert!(counting.count.load(Ordering::SeqCst) > 0);
     let audit = json_of(&w.cli(&["scope", "audit", "lo", "--json"]));
     assert_eq!(audit.as_array().map(Vec::len), Some(2));
     assert_eq!(audit[1]["action"], "update");
     assert_eq!(audit[1]["before"]["spec"]["cidrs"], json!(["127.0.0.1/32"]));
-    assert_eq!(audit[1]["after"]["spec"]["cidrs"], json!(["127.0.0.1/32", "127.0.0.2/32"]));
+    assert_eq!(
+        audit[1]["after"]["spec"]["cidrs"],
+        json!(["127.0.0.1/32", "127.0.0.2/32"])
+    );
     assert!(audit[1]["actor"].as_str().unwrap().contains("admin"));
 
     // Cancellation stops a long, slow scan at once.
     ok(&w.cli(&[
-        "scope", "add", "slow", "--org", "RXH", "--cidr", "127.0.0.77/32", "--checks", "port_scan",
-        "--max-rate", "20", "--authorised-by", "Head of IT, RXH",
+        "scope",
+        "add",
+        "slow",
+        "--org",
+        "RXH",
+        "--cidr",
+        "127.0.0.77/32",
+        "--checks",
+        "port_scan",
+        "--max-rate",
+        "20",
+        "--authorised-by",
+        "Head of IT, RXH",
     ]));
-    let started = json_of(&w.cli(&["scan", "run", "slow", "--ports", "1-20000", "--detach", "--json"]));
+    let started = json_of(&w.cli(&[
+        "scan", "run", "slow", "--ports", "1-20000", "--detach", "--json",
+    ]));
     let id = started["id"].as_i64().unwrap();
     let t0 = Instant::now();
     loop {
@@ -266,15 +381,29 @@ fn scans_are_scoped_recorded_reconciled_and_alerted() {
     let cancelled_at = Instant::now();
     let v = wait_run(&w, id, Duration::from_secs(10));
     assert_eq!(v["status"], "cancelled", "{v}");
-    assert!(cancelled_at.elapsed() < Duration::from_secs(5), "{:?}", cancelled_at.elapsed());
-    assert!(v["progress"]["ports_done"].as_u64().unwrap() < 20_000, "{v}");
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        cancelled_at.elapsed()
+    );
+    assert!(
+        v["progress"]["ports_done"].as_u64().unwrap() < 20_000,
+        "{v}"
+    );
     let again = w.cli(&["scan", "cancel", &id.to_string()]);
-    assert_eq!(again.status.code(), Some(3), "cancelling a finished run is refused");
+    assert_eq!(
+        again.status.code(),
+        Some(3),
+        "cancelling a finished run is refused"
+    );
     let metrics = reqwest::blocking::get(format!("{}/metrics", w.url))
         .unwrap()
         .text()
         .unwrap();
-    assert!(metrics.contains("ward_scan_refusals_total{code=\"SCAN-R005\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("ward_scan_refusals_total{code=\"SCAN-R005\"} 1"),
+        "{metrics}"
+    );
 }
 
 fn csv_estate() -> &'static str {
@@ -307,9 +436,27 @@ fn estate_exposures_and_kev_drafts_with_real_data() {
     kev["count"] = json!(n);
     let yesterday = dir.path().join("kev-yesterday.json");
     std::fs::write(&yesterday, kev.to_string()).unwrap();
-    let first = json_of(&w.cli(&["estate", "pull", "kev", yesterday.to_str().unwrap(), "--json"]));
-    assert_eq!(first[0]["drafts"], json!([]), "the first catalogue is the baseline");
-    ok(&w.cli(&["estate", "pull", "nvd", shared().join("nvd/nvd-api2-envelope-subset.json").to_str().unwrap()]));
+    let first = json_of(&w.cli(&[
+        "estate",
+        "pull",
+        "kev",
+        yesterday.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(
+        first[0]["drafts"],
+        json!([]),
+        "the first catalogue is the baseline"
+    );
+    ok(&w.cli(&[
+        "estate",
+        "pull",
+        "nvd",
+        shared()
+            .join("nvd/nvd-api2-envelope-subset.json")
+            .to_str()
+            .unwrap(),
+    ]));
     // A folder of OSV records (the shared folder also holds the schema, which is not one).
     let osv_dir = dir.path().join("osv");
     std::fs::create_dir(&osv_dir).unwrap();
@@ -320,9 +467,26 @@ fn estate_exposures_and_kev_drafts_with_real_data() {
     }
     let osv = json_of(&w.cli(&["estate", "pull", "osv", osv_dir.to_str().unwrap(), "--json"]));
     assert!(osv.as_array().unwrap().len() >= 4, "{osv}");
-    ok(&w.cli(&["estate", "pull", "csaf", shared().join("csaf/examples/bsi-2022-0001.json").to_str().unwrap()]));
-    let bad = w.cli(&["estate", "pull", "kev", shared().join("osv/full_ranges.osv.json").to_str().unwrap()]);
-    assert_eq!(bad.status.code(), Some(3), "an OSV file is not a KEV catalogue");
+    ok(&w.cli(&[
+        "estate",
+        "pull",
+        "csaf",
+        shared()
+            .join("csaf/examples/bsi-2022-0001.json")
+            .to_str()
+            .unwrap(),
+    ]));
+    let bad = w.cli(&[
+        "estate",
+        "pull",
+        "kev",
+        shared().join("osv/full_ranges.osv.json").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        bad.status.code(),
+        Some(3),
+        "an OSV file is not a KEV catalogue"
+    );
 
     // Unpatched Windows 7 with SMBv1: exposed; patched Windows 10: not.
     let rxa = json_of(&w.cli(&["estate", "exposures", "RXA", "--json"]));
@@ -336,15 +500,30 @@ fn estate_exposures_and_kev_drafts_with_real_data() {
     assert_eq!(eb["asset_id"], "pc-001");
     let rxb = json_of(&w.cli(&["estate", "exposures", "RXB", "--json"]));
     assert!(
-        rxb.as_array().unwrap().iter().all(|e| e["cve"] != "CVE-2017-0144"),
+        rxb.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["cve"] != "CVE-2017-0144"),
         "patched Windows 10 flagged: {rxb}"
     );
     // purl matches are exact.
     let rxc = json_of(&w.cli(&["estate", "exposures", "RXC", "--json"]));
-    assert!(rxc.as_array().unwrap().iter().any(|e| e["cve"] == "CVE-2018-16115" && e["confidence"] == "exact_purl"), "{rxc}");
+    assert!(
+        rxc.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cve"] == "CVE-2018-16115" && e["confidence"] == "exact_purl"),
+        "{rxc}"
+    );
 
     // Today's catalogue adds EternalBlue: one draft, targeted at exactly RXA.
-    let second = json_of(&w.cli(&["estate", "pull", "kev", kev_path.to_str().unwrap(), "--json"]));
+    let second = json_of(&w.cli(&[
+        "estate",
+        "pull",
+        "kev",
+        kev_path.to_str().unwrap(),
+        "--json",
+    ]));
     let drafts = second[0]["drafts"].as_array().unwrap();
     assert_eq!(drafts.len(), 1, "{second}");
     assert_eq!(drafts[0]["cve"], "CVE-2017-0144");
@@ -354,24 +533,52 @@ fn estate_exposures_and_kev_drafts_with_real_data() {
     assert_eq!(stored[0]["members"], json!(["RXA"]));
     assert_eq!(stored[0]["status"], "draft");
     // Pulling the same catalogue again files nothing new.
-    let third = json_of(&w.cli(&["estate", "pull", "kev", kev_path.to_str().unwrap(), "--json"]));
+    let third = json_of(&w.cli(&[
+        "estate",
+        "pull",
+        "kev",
+        kev_path.to_str().unwrap(),
+        "--json",
+    ]));
     assert_eq!(third[0]["drafts"], json!([]));
 
     // The national view: KEV + ransomware + unpatched.
-    let (s, nat) = w.get("/api/v1/exposures?kev=true&ransomware=true&unpatched=true", &w.token);
+    let (s, nat) = w.get(
+        "/api/v1/exposures?kev=true&ransomware=true&unpatched=true",
+        &w.token,
+    );
     assert_eq!(s, 200, "{nat}");
     let members = nat["members"].as_array().unwrap();
-    let a = members.iter().find(|m| m["org"] == "RXA").unwrap_or_else(|| panic!("{nat}"));
-    assert!(a["exposures"].as_array().unwrap().iter().any(|e| e["cve"] == "CVE-2017-0144" && e["kev_ransomware"] == true));
-    assert!(members.iter().all(|m| m["org"] != "RXC"), "the npm/maven finding is not in KEV: {nat}");
+    let a = members
+        .iter()
+        .find(|m| m["org"] == "RXA")
+        .unwrap_or_else(|| panic!("{nat}"));
+    assert!(a["exposures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["cve"] == "CVE-2017-0144" && e["kev_ransomware"] == true));
+    assert!(
+        members.iter().all(|m| m["org"] != "RXC"),
+        "the npm/maven finding is not in KEV: {nat}"
+    );
     assert!(members
         .iter()
         .filter(|m| m["org"] == "RXB")
-        .all(|m| m["exposures"].as_array().unwrap().iter().all(|e| e["cve"] != "CVE-2017-0144")));
+        .all(|m| m["exposures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["cve"] != "CVE-2017-0144")));
 
     // Feed state is visible.
     let feeds = json_of(&w.cli(&["estate", "feeds", "--json"]));
-    let kev_state = feeds.as_array().unwrap().iter().find(|f| f["feed"] == "kev").unwrap();
+    let kev_state = feeds
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feed"] == "kev")
+        .unwrap();
     assert_eq!(kev_state["state"]["runs"], 4, "{kev_state}");
     assert_eq!(
         kev_state["state"]["errors"].as_array().map(Vec::len),
@@ -386,8 +593,14 @@ fn estate_exposures_and_kev_drafts_with_real_data() {
         &json!({"name": "Lee", "email": "lee@rxb.example", "role": "org_lead", "org_code": "RXB"}),
     );
     let lead_token = lead.1["token"].as_str().unwrap().to_string();
-    assert_eq!(w.get("/api/v1/organisations/RXA/exposures", &lead_token).0, 403);
-    assert_eq!(w.get("/api/v1/organisations/RXB/exposures", &lead_token).0, 200);
+    assert_eq!(
+        w.get("/api/v1/organisations/RXA/exposures", &lead_token).0,
+        403
+    );
+    assert_eq!(
+        w.get("/api/v1/organisations/RXB/exposures", &lead_token).0,
+        200
+    );
     assert_eq!(w.get("/api/v1/exposures?kev=true", &lead_token).0, 403);
     assert_eq!(w.get("/api/v1/advisory-drafts", &lead_token).0, 403);
 }

@@ -461,9 +461,13 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
     }
     if cfg.scan.enabled {
-        tasks.push(tokio::spawn(scan_hub.clone().scheduler(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(
+            scan_hub.clone().scheduler(shutdown_rx.clone()),
+        ));
     }
-    tasks.push(tokio::spawn(scan_hub.vulns.clone().poller(shutdown_rx.clone())));
+    tasks.push(tokio::spawn(
+        scan_hub.vulns.clone().poller(shutdown_rx.clone()),
+    ));
     tasks.push(tokio::spawn(retention(
         log.clone(),
         cfg.clone(),

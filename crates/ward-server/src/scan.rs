@@ -26,8 +26,7 @@ use ward_scan::{
     ServicePorts,
 };
 use ward_storage::{
-    FindingIdentity, NewRefusal, ObservedFinding, ScanRunRecord, ScanScopeRecord, Store,
-    StoreError,
+    FindingIdentity, NewRefusal, ObservedFinding, ScanRunRecord, ScanScopeRecord, Store, StoreError,
 };
 use ward_telemetry::Registry;
 
@@ -146,7 +145,11 @@ impl ScanHub {
         policy: IncidentPolicy,
         registry: Arc<Registry>,
     ) -> Arc<ScanHub> {
-        let vulns = Arc::new(VulnService::new(store.clone(), cfg.vulns.clone(), registry.clone()));
+        let vulns = Arc::new(VulnService::new(
+            store.clone(),
+            cfg.vulns.clone(),
+            registry.clone(),
+        ));
         Arc::new(ScanHub {
             store,
             cfg: cfg.scan.clone(),
@@ -204,7 +207,14 @@ impl ScanHub {
         self.counter(
             "ward_scan_runs_total",
             "Scan runs started",
-            &[("trigger", if trigger == "schedule" { "schedule" } else { "manual" })],
+            &[(
+                "trigger",
+                if trigger == "schedule" {
+                    "schedule"
+                } else {
+                    "manual"
+                },
+            )],
         )
         .inc();
         let token = CancellationToken::new();
@@ -353,10 +363,18 @@ impl ScanHub {
             .store
             .apply_scan_findings(&run.org_code, run.id, now, &new, &again, &closed)
             .await?;
-        self.counter("ward_scan_findings_opened_total", "Findings opened by scans", &[])
-            .add(applied.opened.len() as u64);
-        self.counter("ward_scan_findings_fixed_total", "Findings closed as fixed by a re-scan", &[])
-            .add(applied.fixed as u64);
+        self.counter(
+            "ward_scan_findings_opened_total",
+            "Findings opened by scans",
+            &[],
+        )
+        .add(applied.opened.len() as u64);
+        self.counter(
+            "ward_scan_findings_fixed_total",
+            "Findings closed as fixed by a re-scan",
+            &[],
+        )
+        .add(applied.fixed as u64);
 
         let mut incidents = Vec::new();
         for f in &applied.opened {
@@ -377,11 +395,9 @@ impl ScanHub {
                 matched_fields: json!({"check": f.check, "address": f.address, "port": f.port, "finding_id": f.id}),
             };
             let mut tx = self.store.begin_detection_tx().await?;
-            let outcome = self
-                .grouper
-                .apply(&mut tx, &hit, now)
-                .await
-                .map_err(|e| StoreError::Invalid(format!("opening the incident for finding {}: {e}", f.id)))?;
+            let outcome = self.grouper.apply(&mut tx, &hit, now).await.map_err(|e| {
+                StoreError::Invalid(format!("opening the incident for finding {}: {e}", f.id))
+            })?;
             tx.commit().await?;
             self.store
                 .set_finding_incident(f.id, outcome.local_incident)
@@ -424,7 +440,14 @@ impl ScanHub {
             .clone()
             .and_then(|p| serde_json::to_value(p).ok());
         self.store
-            .finish_scan_run(run.id, status, now_ms(), last.as_ref(), Some(&summary), None)
+            .finish_scan_run(
+                run.id,
+                status,
+                now_ms(),
+                last.as_ref(),
+                Some(&summary),
+                None,
+            )
             .await?;
         Ok(())
     }
@@ -467,9 +490,7 @@ impl ScanHub {
                 .inc();
                 continue;
             }
-            let ports = schedule
-                .and_then(|s| s.ports)
-                .unwrap_or(PortSpec::Top(100));
+            let ports = schedule.and_then(|s| s.ports).unwrap_or(PortSpec::Top(100));
             let req = ScanRequest {
                 targets: vec![],
                 ports,
@@ -643,10 +664,26 @@ mod tests {
         };
         let day = 86_400_000;
         // 01:00 on day 10 → 02:30 the same day; 03:00 → 02:30 the next day.
-        assert_eq!(daily.next_after(10 * day + 3_600_000), Some(10 * day + 9_000_000));
-        assert_eq!(daily.next_after(10 * day + 10_800_000), Some(11 * day + 9_000_000));
-        assert!(Schedule { daily_at: Some("25:00".into()), ..daily.clone() }.validate().is_err());
-        assert!(Schedule { every_secs: Some(5), ..daily }.validate().is_err());
+        assert_eq!(
+            daily.next_after(10 * day + 3_600_000),
+            Some(10 * day + 9_000_000)
+        );
+        assert_eq!(
+            daily.next_after(10 * day + 10_800_000),
+            Some(11 * day + 9_000_000)
+        );
+        assert!(Schedule {
+            daily_at: Some("25:00".into()),
+            ..daily.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(Schedule {
+            every_secs: Some(5),
+            ..daily
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]
@@ -664,7 +701,10 @@ mod tests {
 
     #[test]
     fn port_lists() {
-        assert_eq!(parse_port_list("22, 80,8000-8002").unwrap(), vec![22, 80, 8000, 8001, 8002]);
+        assert_eq!(
+            parse_port_list("22, 80,8000-8002").unwrap(),
+            vec![22, 80, 8000, 8001, 8002]
+        );
         assert!(parse_port_list("0").is_err());
         assert!(parse_port_list("9-3").is_err());
         assert!(parse_port_list("http").is_err());

@@ -136,7 +136,12 @@ fn split_feed(feed: &str, bytes: &[u8]) -> Result<Vec<(String, String)>, String>
             };
             records
                 .into_iter()
-                .map(|r| Ok((r.id.clone(), serde_json::to_string(&r).map_err(|e| e.to_string())?)))
+                .map(|r| {
+                    Ok((
+                        r.id.clone(),
+                        serde_json::to_string(&r).map_err(|e| e.to_string())?,
+                    ))
+                })
                 .collect()
         }
         "osv" => {
@@ -216,7 +221,9 @@ impl VulnService {
         let records = self.store.all_vuln_records().await?;
         let (db, kev, bad) = tokio::task::spawn_blocking(move || build_db(&records))
             .await
-            .map_err(|e| StoreError::Invalid(format!("rebuilding the vulnerability database: {e}")))?;
+            .map_err(|e| {
+                StoreError::Invalid(format!("rebuilding the vulnerability database: {e}"))
+            })?;
         if bad > 0 {
             self.registry
                 .counter(
@@ -252,7 +259,11 @@ impl VulnService {
         let mut out = Vec::new();
         for feed in FEEDS {
             let state = self.feed_state(feed).await?;
-            let url = if feed == "kev" { self.cfg.kev_url.clone() } else { None };
+            let url = if feed == "kev" {
+                self.cfg.kev_url.clone()
+            } else {
+                None
+            };
             let scheduled = url.is_some();
             out.push(json!({"feed": feed, "url": url, "scheduled": scheduled, "state": state}));
         }
@@ -287,7 +298,11 @@ impl VulnService {
                     .inc();
                 state.record_error(IntelTime::now(), &message);
                 self.store
-                    .put_feed_state(feed, &serde_json::to_value(&state).unwrap_or(Value::Null), now)
+                    .put_feed_state(
+                        feed,
+                        &serde_json::to_value(&state).unwrap_or(Value::Null),
+                        now,
+                    )
                     .await?;
                 return Err(VulnError::Invalid {
                     feed: feed.into(),
@@ -309,12 +324,13 @@ impl VulnService {
         if let (true, Some(prev), Some(cur)) = (feed == "kev", previous_kev, read(&self.kev)) {
             let assets = self.assets(None).await?;
             let db = read(&self.db);
-            let drafts = tokio::task::spawn_blocking(move || db.kev_alert_drafts(&cur, &prev, &assets))
-                .await
-                .map_err(|e| VulnError::Invalid {
-                    feed: feed.into(),
-                    message: e.to_string(),
-                })?;
+            let drafts =
+                tokio::task::spawn_blocking(move || db.kev_alert_drafts(&cur, &prev, &assets))
+                    .await
+                    .map_err(|e| VulnError::Invalid {
+                        feed: feed.into(),
+                        message: e.to_string(),
+                    })?;
             for d in drafts {
                 if d.targets.is_empty() {
                     out.new_kev_without_exposure.push(d.kev.cve_id.clone());
@@ -324,7 +340,10 @@ impl VulnService {
                     cve: d.kev.cve_id.clone(),
                     summary: format!(
                         "{} ({}): {} — {}",
-                        d.kev.vulnerability_name, d.kev.cve_id, d.kev.short_description, d.kev.required_action
+                        d.kev.vulnerability_name,
+                        d.kev.cve_id,
+                        d.kev.short_description,
+                        d.kev.required_action
                     ),
                     members: d.targets.keys().cloned().collect(),
                     detail: serde_json::to_value(&d).unwrap_or(Value::Null),
@@ -352,7 +371,11 @@ impl VulnService {
             None,
         );
         self.store
-            .put_feed_state(feed, &serde_json::to_value(&state).unwrap_or(Value::Null), now)
+            .put_feed_state(
+                feed,
+                &serde_json::to_value(&state).unwrap_or(Value::Null),
+                now,
+            )
             .await?;
         Ok(out)
     }
@@ -398,7 +421,9 @@ impl VulnService {
     ) -> Result<BTreeMap<String, Vec<Exposure>>, StoreError> {
         let mut all = self.exposures(None).await?;
         for v in all.values_mut() {
-            v.retain(|e| (!kev || e.in_kev) && (!ransomware || e.kev_ransomware) && e.confidence >= min);
+            v.retain(|e| {
+                (!kev || e.in_kev) && (!ransomware || e.kev_ransomware) && e.confidence >= min
+            });
         }
         all.retain(|_, v| !v.is_empty());
         Ok(all)
@@ -406,7 +431,11 @@ impl VulnService {
 
     /// Merges a scan's host facts into the member's estate: into the asset registered under
     /// that host name or address, or into a `scan-<address>` asset. Returns assets written.
-    pub async fn apply_scan_facts(&self, org: &str, facts: &[HostFacts]) -> Result<usize, StoreError> {
+    pub async fn apply_scan_facts(
+        &self,
+        org: &str,
+        facts: &[HostFacts],
+    ) -> Result<usize, StoreError> {
         if facts.is_empty() {
             return Ok(0);
         }
@@ -472,7 +501,10 @@ impl VulnService {
             return;
         };
         let tick = Duration::from_millis(self.cfg.tick_ms.max(100));
-        let client = match reqwest::Client::builder().timeout(Duration::from_secs(120)).build() {
+        let client = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "KEV poller: no HTTP client");
@@ -496,7 +528,11 @@ impl VulnService {
         }
     }
 
-    async fn pull_url(&self, client: &reqwest::Client, url: &str) -> Result<PullOutcome, VulnError> {
+    async fn pull_url(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+    ) -> Result<PullOutcome, VulnError> {
         let fetched = async {
             let mut resp = client.get(url).send().await.map_err(|e| e.to_string())?;
             if !resp.status().is_success() {
@@ -519,7 +555,11 @@ impl VulnService {
                 let mut state = self.feed_state("kev").await?;
                 state.record_error(IntelTime::now(), &message);
                 self.store
-                    .put_feed_state("kev", &serde_json::to_value(&state).unwrap_or(Value::Null), now_ms())
+                    .put_feed_state(
+                        "kev",
+                        &serde_json::to_value(&state).unwrap_or(Value::Null),
+                        now_ms(),
+                    )
                     .await?;
                 Err(VulnError::Fetch {
                     url: url.into(),

@@ -27,8 +27,9 @@ mod store;
 mod tx;
 
 pub use scan::{
-    AdvisoryDraftRecord, AppliedFindings, AssetRecord, FindingFilter, FindingIdentity, FindingRecord,
-    NewRefusal, ObservedFinding, ScanRefusalRecord, ScanRunRecord, ScanScopeRecord, ScopeAuditEntry,
+    AdvisoryDraftRecord, AppliedFindings, AssetRecord, FindingFilter, FindingIdentity,
+    FindingRecord, NewRefusal, ObservedFinding, ScanRefusalRecord, ScanRunRecord, ScanScopeRecord,
+    ScopeAuditEntry,
 };
 pub use secrets::{hash_token, new_api_key_secret, new_user_token};
 pub use store::{NewContact, OutboxUpdate, Store};

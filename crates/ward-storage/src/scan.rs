@@ -333,7 +333,17 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::conflict_on_unique(e, format!("scan scope {id}")))?;
-        Self::audit_scope(&mut tx, id, org.as_str(), now, actor, "create", None, Some(&rec)).await?;
+        Self::audit_scope(
+            &mut tx,
+            id,
+            org.as_str(),
+            now,
+            actor,
+            "create",
+            None,
+            Some(&rec),
+        )
+        .await?;
         tx.commit().await?;
         Ok(rec)
     }
@@ -349,10 +359,12 @@ impl Store {
         now: i64,
     ) -> Result<ScanScopeRecord, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&format!("SELECT {SCOPE_COLS} FROM scan_scopes WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SCOPE_COLS} FROM scan_scopes WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(before) = row.as_ref().map(scope_from_row).transpose()? else {
             return Err(StoreError::NotFound(format!("scan scope {id}")));
         };
@@ -389,12 +401,19 @@ impl Store {
     }
 
     /// Withdraws a scope (consent ended); the audit keeps what it was.
-    pub async fn delete_scan_scope(&self, id: &str, actor: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn delete_scan_scope(
+        &self,
+        id: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&format!("SELECT {SCOPE_COLS} FROM scan_scopes WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SCOPE_COLS} FROM scan_scopes WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(before) = row.as_ref().map(scope_from_row).transpose()? else {
             return Err(StoreError::NotFound(format!("scan scope {id}")));
         };
@@ -402,17 +421,28 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        Self::audit_scope(&mut tx, id, &before.org_code, now, actor, "delete", Some(&before), None)
-            .await?;
+        Self::audit_scope(
+            &mut tx,
+            id,
+            &before.org_code,
+            now,
+            actor,
+            "delete",
+            Some(&before),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn get_scan_scope(&self, id: &str) -> Result<Option<ScanScopeRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {SCOPE_COLS} FROM scan_scopes WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SCOPE_COLS} FROM scan_scopes WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(scope_from_row).transpose()
     }
 
@@ -616,7 +646,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn list_scan_refusals(&self, run_id: i64) -> Result<Vec<ScanRefusalRecord>, StoreError> {
+    pub async fn list_scan_refusals(
+        &self,
+        run_id: i64,
+    ) -> Result<Vec<ScanRefusalRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, run_id, scope_id, org_code, target, code, reason, at FROM scan_refusals WHERE run_id = $1 ORDER BY id",
         )
@@ -812,10 +845,12 @@ impl Store {
     }
 
     pub async fn get_finding(&self, id: i64) -> Result<Option<FindingRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {FINDING_COLS} FROM scan_findings WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {FINDING_COLS} FROM scan_findings WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(finding_from_row).transpose()
     }
 
@@ -917,11 +952,12 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (mut added, mut updated) = (0, 0);
         for (id, body) in records {
-            let existed = sqlx::query("SELECT body FROM vuln_records WHERE source = $1 AND record_id = $2")
-                .bind(source)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let existed =
+                sqlx::query("SELECT body FROM vuln_records WHERE source = $1 AND record_id = $2")
+                    .bind(source)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             match existed {
                 Some(r) => {
                     let old: String = r.try_get("body")?;
@@ -954,15 +990,27 @@ impl Store {
 
     /// Every stored record as (source, id, JSON text).
     pub async fn all_vuln_records(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT source, record_id, body FROM vuln_records ORDER BY source, record_id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT source, record_id, body FROM vuln_records ORDER BY source, record_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("source")?, r.try_get("record_id")?, r.try_get("body")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("source")?,
+                    r.try_get("record_id")?,
+                    r.try_get("body")?,
+                ))
+            })
             .collect()
     }
 
-    pub async fn get_vuln_record(&self, source: &str, id: &str) -> Result<Option<String>, StoreError> {
+    pub async fn get_vuln_record(
+        &self,
+        source: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT body FROM vuln_records WHERE source = $1 AND record_id = $2")
             .bind(source)
             .bind(id)
@@ -971,7 +1019,12 @@ impl Store {
         Ok(row.map(|r| r.try_get("body")).transpose()?)
     }
 
-    pub async fn put_feed_state(&self, feed: &str, state: &Value, now: i64) -> Result<(), StoreError> {
+    pub async fn put_feed_state(
+        &self,
+        feed: &str,
+        state: &Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO vuln_feeds (feed, state, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (feed) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",

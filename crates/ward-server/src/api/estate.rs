@@ -38,14 +38,17 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn ods(s: &str) -> ApiResult<OdsCode> {
-    s.parse()
-        .map_err(|e: ward_model::InvalidOdsCode| ApiError::bad_request("invalid_ods_code", e.to_string()))
+    s.parse().map_err(|e: ward_model::InvalidOdsCode| {
+        ApiError::bad_request("invalid_ods_code", e.to_string())
+    })
 }
 
 fn readable(p: &Principal, s: &str) -> ApiResult<OdsCode> {
     let org = ods(s)?;
     if !p.can_read_org(&org) {
-        return Err(ApiError::forbidden(format!("you may not read {org}'s data")));
+        return Err(ApiError::forbidden(format!(
+            "you may not read {org}'s data"
+        )));
     }
     Ok(org)
 }
@@ -85,7 +88,9 @@ pub async fn list_assets(
     Path(code): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let org = readable(&p, &code)?;
-    Ok(Json(json!(state.store.list_assets(Some(org.as_str())).await?)))
+    Ok(Json(json!(
+        state.store.list_assets(Some(org.as_str())).await?
+    )))
 }
 
 #[derive(Deserialize)]
@@ -117,7 +122,10 @@ pub async fn add_assets(
         if a.org != org.as_str() {
             return Err(ApiError::bad_request(
                 "invalid_asset",
-                format!("asset {} names organisation {:?}, not {org}", a.asset_id, a.org),
+                format!(
+                    "asset {} names organisation {:?}, not {org}",
+                    a.asset_id, a.org
+                ),
             ));
         }
         validate_asset(a).map_err(|m| ApiError::bad_request("invalid_asset", m))?;
@@ -156,7 +164,9 @@ pub async fn import_csv(
     for a in &assets {
         let org = ods(&a.org)?;
         if !p.can_read_org(&org) {
-            return Err(ApiError::forbidden(format!("you may not change {org}'s estate")));
+            return Err(ApiError::forbidden(format!(
+                "you may not change {org}'s estate"
+            )));
         }
         manageable(&p, &org)?;
         if state.store.get_org(&org).await?.is_none() {
@@ -165,7 +175,10 @@ pub async fn import_csv(
         *per_org.entry(a.org.clone()).or_default() += 1;
     }
     store_assets(&state, &assets, "csv").await?;
-    Ok((StatusCode::CREATED, Json(json!({"stored": assets.len(), "organisations": per_org}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"stored": assets.len(), "organisations": per_org})),
+    ))
 }
 
 /// A member's unpatched exposures: best match per CVE and asset, with match confidence
@@ -215,7 +228,9 @@ pub async fn national_exposures(
         Some(s) => serde_json::from_value(json!(s)).map_err(|_| {
             ApiError::bad_request(
                 "invalid_filter",
-                format!("min_confidence {s:?}: expected fuzzy, partial_cpe, exact_cpe or exact_purl"),
+                format!(
+                    "min_confidence {s:?}: expected fuzzy, partial_cpe, exact_cpe or exact_purl"
+                ),
             )
         })?,
     };
@@ -258,7 +273,9 @@ pub async fn pull_feed(
         .map_err(|e| match e {
             VulnError::UnknownFeed(_) => ApiError::not_found(e.to_string()),
             VulnError::Invalid { .. } => ApiError::bad_request("invalid_feed_data", e.to_string()),
-            VulnError::Fetch { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "feed_unreachable", e.to_string()),
+            VulnError::Fetch { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "feed_unreachable", e.to_string())
+            }
             VulnError::Store(s) => ApiError::from(s),
         })?;
     Ok(Json(json!(out)))

@@ -86,20 +86,28 @@ pub struct ScopeBody {
     pub schedule: Option<Schedule>,
 }
 
-fn checked(body: &ScopeBody, path_id: Option<&str>) -> ApiResult<(OdsCode, Value, Option<Value>, Option<i64>)> {
+fn checked(
+    body: &ScopeBody,
+    path_id: Option<&str>,
+) -> ApiResult<(OdsCode, Value, Option<Value>, Option<i64>)> {
     let scope = parse_scope(&body.scope).map_err(|m| ApiError::bad_request("invalid_scope", m))?;
     if let Some(id) = path_id {
         if scope.id != id {
             return Err(ApiError::bad_request(
                 "invalid_scope",
-                format!("the body's scope id {:?} is not the path's {id:?}", scope.id),
+                format!(
+                    "the body's scope id {:?} is not the path's {id:?}",
+                    scope.id
+                ),
             ));
         }
     }
     let org: OdsCode = scope
         .member
         .parse()
-        .map_err(|e: ward_model::InvalidOdsCode| ApiError::bad_request("invalid_ods_code", e.to_string()))?;
+        .map_err(|e: ward_model::InvalidOdsCode| {
+            ApiError::bad_request("invalid_ods_code", e.to_string())
+        })?;
     let (schedule, next) = match &body.schedule {
         Some(s) => {
             s.validate()
@@ -116,7 +124,9 @@ fn checked(body: &ScopeBody, path_id: Option<&str>) -> ApiResult<(OdsCode, Value
     responses((status = 200, description = "Scopes with their schedules")), security(("bearer" = [])))]
 pub async fn list_scopes(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     let org = org_filter(&p, None)?;
-    Ok(Json(json!(state.store.list_scan_scopes(org.as_ref()).await?)))
+    Ok(Json(json!(
+        state.store.list_scan_scopes(org.as_ref()).await?
+    )))
 }
 
 /// Registers a member's authorised scope (central analysts only); audited.
@@ -133,7 +143,15 @@ pub async fn create_scope(
     let id = spec["id"].as_str().unwrap_or_default().to_string();
     let rec = state
         .store
-        .create_scan_scope(&id, &org, &spec, schedule.as_ref(), next, &actor(&p), now_ms())
+        .create_scan_scope(
+            &id,
+            &org,
+            &spec,
+            schedule.as_ref(),
+            next,
+            &actor(&p),
+            now_ms(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(json!(rec))))
 }
@@ -163,7 +181,10 @@ pub async fn update_scope(
     if before.org_code != org.as_str() {
         return Err(ApiError::bad_request(
             "invalid_scope",
-            format!("scope {id} belongs to {}; a scope cannot move to another member", before.org_code),
+            format!(
+                "scope {id} belongs to {}; a scope cannot move to another member",
+                before.org_code
+            ),
         ));
     }
     let rec = state
@@ -182,7 +203,10 @@ pub async fn delete_scope(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     p.require_central()?;
-    state.store.delete_scan_scope(&id, &actor(&p), now_ms()).await?;
+    state
+        .store
+        .delete_scan_scope(&id, &actor(&p), now_ms())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -265,7 +289,11 @@ pub async fn list_runs(
     let org = org_filter(&p, q.org.as_deref())?;
     let runs = state
         .store
-        .list_scan_runs(org.as_ref(), q.scope.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
+        .list_scan_runs(
+            org.as_ref(),
+            q.scope.as_deref(),
+            q.limit.unwrap_or(100).clamp(1, 1000),
+        )
         .await?;
     Ok(Json(json!(runs)))
 }
@@ -310,7 +338,10 @@ pub async fn cancel_run(
             format!("scan run {id} is not running (status {})", run.status),
         ));
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "status": "cancelling"}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "status": "cancelling"})),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -348,8 +379,16 @@ pub async fn list_findings(
         .await?;
     Ok(match q.format.as_deref().unwrap_or("json") {
         "json" => Json(json!(findings)).into_response(),
-        "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], findings_csv(&findings)).into_response(),
-        "xml" => ([(header::CONTENT_TYPE, "application/xml")], findings_xml(&findings)).into_response(),
+        "csv" => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            findings_csv(&findings),
+        )
+            .into_response(),
+        "xml" => (
+            [(header::CONTENT_TYPE, "application/xml")],
+            findings_xml(&findings),
+        )
+            .into_response(),
         other => {
             return Err(ApiError::bad_request(
                 "invalid_format",
@@ -389,10 +428,15 @@ pub async fn set_finding_status(
         return Err(ApiError::not_found(format!("finding {id} not found")));
     }
     if !p.can_manage_org(&org) {
-        return Err(ApiError::forbidden("only central analysts and the member's lead may do this"));
+        return Err(ApiError::forbidden(
+            "only central analysts and the member's lead may do this",
+        ));
     }
     if body.status == "risk_accepted" && body.accepted_until.is_some_and(|t| t <= now_ms()) {
-        return Err(ApiError::bad_request("invalid_expiry", "accepted_until must be in the future"));
+        return Err(ApiError::bad_request(
+            "invalid_expiry",
+            "accepted_until must be in the future",
+        ));
     }
     let f = state
         .store
@@ -433,7 +477,10 @@ pub fn findings_csv(findings: &[FindingRecord]) -> String {
             f.severity.clone(),
             f.status.clone(),
             f.title.clone(),
-            f.evidence["summary"].as_str().unwrap_or_default().to_string(),
+            f.evidence["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             f.first_seen.to_string(),
             f.last_seen.to_string(),
             opt(f.fixed_at),
@@ -459,7 +506,10 @@ pub fn findings_xml(findings: &[FindingRecord]) -> String {
             .push(f);
     }
     let mut x = String::new();
-    let _ = writeln!(x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>");
+    let _ = writeln!(
+        x,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>"
+    );
     let _ = writeln!(
         x,
         "<nmaprun scanner=\"ward\" args=\"ward findings list --xml\" start=\"{}\" version=\"{}\" xmloutputversion=\"1.05\">",
@@ -468,8 +518,15 @@ pub fn findings_xml(findings: &[FindingRecord]) -> String {
     );
     for ((org, addr), fs) in &by_addr {
         let ty = if addr.contains(':') { "ipv6" } else { "ipv4" };
-        let _ = writeln!(x, "<host><status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>");
-        let _ = writeln!(x, "<address addr=\"{}\" addrtype=\"{ty}\"/>", xml_escape(addr));
+        let _ = writeln!(
+            x,
+            "<host><status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>"
+        );
+        let _ = writeln!(
+            x,
+            "<address addr=\"{}\" addrtype=\"{ty}\"/>",
+            xml_escape(addr)
+        );
         let _ = writeln!(
             x,
             "<hostnames><hostname name=\"{}\" type=\"user\"/></hostnames>",
@@ -498,7 +555,11 @@ pub fn findings_xml(findings: &[FindingRecord]) -> String {
             }
             let _ = writeln!(x, "</hostscript>");
         }
-        let _ = writeln!(x, "<!-- member {} -->\n</host>", xml_escape(org).replace("--", "- -"));
+        let _ = writeln!(
+            x,
+            "<!-- member {} -->\n</host>",
+            xml_escape(org).replace("--", "- -")
+        );
     }
     let _ = writeln!(
         x,
