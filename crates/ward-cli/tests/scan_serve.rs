@@ -604,3 +604,80 @@ fn estate_exposures_and_kev_drafts_with_real_data() {
     assert_eq!(w.get("/api/v1/exposures?kev=true", &lead_token).0, 403);
     assert_eq!(w.get("/api/v1/advisory-drafts", &lead_token).0, 403);
 }
+
+#[test]
+fn scheduled_scans_run_by_themselves_and_risk_acceptance_expires_into_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Ward::start(
+        dir.path(),
+        &[
+            ("WARD_SCAN__SCHEDULER_TICK_MS", "100"),
+            ("WARD_SCAN__RDP_PORTS", "[]"),
+            ("WARD_SCAN__SMB_PORTS", "[]"),
+            ("WARD_SCAN__TLS_PORTS", "[]"),
+            ("WARD_SCAN__HTTP_PORTS", "[]"),
+        ],
+    );
+    member(&w, "RXH", "London");
+    let service = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port_n = service.local_addr().unwrap().port();
+    let port = port_n.to_string();
+    ok(&w.cli(&[
+        "scope",
+        "add",
+        "nightly",
+        "--org",
+        "RXH",
+        "--cidr",
+        "127.0.0.1/32",
+        "--checks",
+        "port_scan",
+        "--authorised-by",
+        "Head of IT, RXH",
+        "--every",
+        "1",
+        "--schedule-ports",
+        &port,
+    ]));
+    let scope = json_of(&w.cli(&["scope", "show", "nightly"]));
+    assert_eq!(scope["schedule"]["every_secs"], 1, "{scope}");
+    assert!(scope["next_run_at"].as_i64().is_some(), "{scope}");
+    let runs = w.wait_for("/api/v1/scans?scope=nightly", |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter()
+                .filter(|r| r["trigger"] == "schedule" && r["status"] == "done")
+                .count()
+                >= 2
+        })
+    });
+    let done: Vec<&Value> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["trigger"] == "schedule" && r["status"] == "done")
+        .collect();
+    assert!(done.len() >= 2, "{runs}");
+    assert_eq!(done[0]["requested_by"], "scheduler");
+
+    // The scheduled scans found the service; accept its risk briefly, watch it reopen.
+    let fs = findings(&w);
+    let f = fs
+        .iter()
+        .find(|f| f["check"] == "port.open" && f["port"] == port_n)
+        .unwrap_or_else(|| panic!("{fs:?}"));
+    let id_n = f["id"].as_i64().unwrap();
+    let id = id_n.to_string();
+    let until = ward_scan::Timestamp(ward_scan::Timestamp::now().0 + 2).to_string();
+    let acc = json_of(&w.cli(&["findings", "accept", &id, "--until", &until, "--json"]));
+    assert_eq!(acc["status"], "risk_accepted", "{acc}");
+    assert!(acc["accepted_by"].as_str().unwrap().contains("admin"));
+    let reopened = w.wait_for("/api/v1/findings?status=open&check=port.open", |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|x| x["id"] == id_n))
+    });
+    assert!(
+        reopened.as_array().unwrap().iter().any(|x| x["id"] == id_n),
+        "the acceptance did not expire: {reopened}"
+    );
+    drop(service);
+}
