@@ -100,7 +100,7 @@ pub struct VulnService {
     db: RwLock<Arc<VulnDb>>,
     kev: RwLock<Option<Arc<KevCatalog>>>,
     pulls: tokio::sync::Mutex<()>,
-    drafts: Arc<dyn AdvisoryDrafts>,
+    drafts: RwLock<Arc<dyn AdvisoryDrafts>>,
     registry: Arc<Registry>,
 }
 
@@ -201,7 +201,7 @@ fn build_db(records: &[(String, String, String)]) -> (VulnDb, Option<KevCatalog>
 impl VulnService {
     pub fn new(store: Store, cfg: VulnsConfig, registry: Arc<Registry>) -> VulnService {
         VulnService {
-            drafts: Arc::new(StoreDrafts(store.clone())),
+            drafts: RwLock::new(Arc::new(StoreDrafts(store.clone()))),
             store,
             cfg,
             db: RwLock::new(Arc::new(VulnDb::new())),
@@ -211,9 +211,10 @@ impl VulnService {
         }
     }
 
-    /// Sends draft requests elsewhere (the advisories service) instead of the store's table.
-    pub fn set_drafts(&mut self, drafts: Arc<dyn AdvisoryDrafts>) {
-        self.drafts = drafts;
+    /// Sends draft requests elsewhere (the advisories service) instead of the store's table;
+    /// callable on the running server (`state.scan.vulns.set_drafts(…)`).
+    pub fn set_drafts(&self, drafts: Arc<dyn AdvisoryDrafts>) {
+        write(&self.drafts, drafts);
     }
 
     /// Rebuilds the in-memory database from the stored records.
@@ -348,7 +349,8 @@ impl VulnService {
                     members: d.targets.keys().cloned().collect(),
                     detail: serde_json::to_value(&d).unwrap_or(Value::Null),
                 };
-                if self.drafts.request(req.clone()).await?.is_some() {
+                let sink = read(&self.drafts);
+                if sink.request(req.clone()).await?.is_some() {
                     self.registry
                         .counter(
                             "ward_vuln_draft_advisories_total",
