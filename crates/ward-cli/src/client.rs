@@ -148,6 +148,39 @@ impl Api {
         self.request(Method::POST, path, Some(body)).await
     }
 
+    /// A request whose answer is text (CSV, XML) or whose body is not JSON (a feed, a CSV
+    /// file); errors are decoded like every other answer.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<String> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", content_type).body(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach ward at {}", self.base))?;
+        if resp.status().is_success() {
+            return resp
+                .text()
+                .await
+                .with_context(|| format!("reading the answer to {method} {path}"));
+        }
+        decode::<Value>(resp, &method, path)
+            .await
+            .map(|v| v.to_string())
+    }
+
     /// Posts an NDJSON body with this client's token (an organisation API key).
     pub async fn post_ndjson(&self, body: bytes::Bytes) -> anyhow::Result<Value> {
         let mut req = self

@@ -503,7 +503,11 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         | Command::Advisory(_)
         | Command::Source(_)
         | Command::Retention(_)
-        | Command::Upload(_) => {
+        | Command::Upload(_)
+        | Command::Scope(_)
+        | Command::Scan(_)
+        | Command::Findings(_)
+        | Command::Estate(_) => {
             unreachable_command()?;
         }
     }

@@ -12,6 +12,7 @@ mod demo;
 mod detect;
 mod escalation;
 mod intake;
+mod scan;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,6 +98,18 @@ enum Command {
     /// Send files of events to a running server.
     #[command(subcommand)]
     Import(detect::ImportCmd),
+    /// Members' authorised scan scopes (consent records) and their audit.
+    #[command(subcommand)]
+    Scope(scan::ScopeCmd),
+    /// Run, follow, cancel and list authorised scans.
+    #[command(subcommand)]
+    Scan(scan::ScanCmd),
+    /// Scan findings and their lifecycle.
+    #[command(subcommand)]
+    Findings(scan::FindingsCmd),
+    /// Members' estates, vulnerability feeds and exposures.
+    #[command(subcommand)]
+    Estate(scan::EstateCmd),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -188,6 +201,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             intake::retention(c, &client::Api::from_cli(&cli)?, cli.json).await
         }
         Command::Upload(a) => intake::upload(a, &client::Api::from_cli(&cli)?, cli.json).await,
+        Command::Scope(c) => scan::scope(c, &client::Api::from_cli(&cli)?, cli.json).await,
+        Command::Scan(c) => scan::scan(c, &client::Api::from_cli(&cli)?, cli.json).await,
+        Command::Findings(c) => scan::findings(c, &client::Api::from_cli(&cli)?, cli.json).await,
+        Command::Estate(c) => scan::estate(c, &client::Api::from_cli(&cli)?, cli.json).await,
         Command::NotifyStandin { listen } => {
             let standin =
                 ward_notify_standin::bind(listen, ward_notify_standin::StandinConfig::default())

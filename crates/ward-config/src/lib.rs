@@ -75,6 +75,8 @@ pub struct Config {
     pub pseudonymise: PseudonymiseConfig,
     pub advisories: AdvisoryConfig,
     pub syslog: SyslogConfig,
+    pub scan: ScanConfig,
+    pub vulns: VulnsConfig,
 }
 
 impl Default for Config {
@@ -93,6 +95,8 @@ impl Default for Config {
             pseudonymise: PseudonymiseConfig::default(),
             advisories: AdvisoryConfig::default(),
             syslog: SyslogConfig::default(),
+            scan: ScanConfig::default(),
+            vulns: VulnsConfig::default(),
         }
     }
 }
@@ -348,6 +352,51 @@ impl Default for AdvisoryConfig {
     }
 }
 
+/// The authorised weakness scanner run by the server (`ward scan run`, scheduled scans).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    pub enabled: bool,
+    /// Scans running at once; further runs wait (queued) for a slot.
+    pub max_concurrent_runs: usize,
+    /// Connection attempts per second, all scans of this server together.
+    pub global_rate_per_sec: u32,
+    /// Per member, all its scans together (a scope's own max rate applies too; lower wins).
+    pub rate_per_member: u32,
+    /// Per target address.
+    pub rate_per_target: u32,
+    /// Timeout of each step of the service checks.
+    pub probe_timeout_ms: u64,
+    /// How often scheduled scans and expired risk acceptances are looked for.
+    pub scheduler_tick_ms: u64,
+    /// How often a running scan's progress is published (API and `ward scan run`).
+    pub progress_interval_ms: u64,
+    /// Ports the service checks run on when open.
+    pub smb_ports: Vec<u16>,
+    pub rdp_ports: Vec<u16>,
+    pub tls_ports: Vec<u16>,
+    pub http_ports: Vec<u16>,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            enabled: true,
+            max_concurrent_runs: 2,
+            global_rate_per_sec: 2000,
+            rate_per_member: 1000,
+            rate_per_target: 500,
+            probe_timeout_ms: 5000,
+            scheduler_tick_ms: 5000,
+            progress_interval_ms: 250,
+            smb_ports: vec![445],
+            rdp_ports: vec![3389],
+            tls_ports: vec![443, 8443, 636, 993, 995, 465, 5986, 9443, 4443, 7443, 10250],
+            http_ports: vec![80, 8080, 8000, 8008, 8081, 8888, 9000, 9090, 7001, 8161],
+        }
+    }
+}
+
 /// Syslog listeners (RFC 5426 UDP, RFC 6587 TCP, RFC 5425 TLS). All off by default; each runs
 /// when its address is set. Senders are identified by the log sources registered per member
 /// (`ward source add`): a client certificate on TLS, else the source network.
@@ -399,6 +448,30 @@ impl Default for SyslogConfig {
             max_connections: 10000,
             backpressure_wait_ms: 5000,
             sources_refresh_ms: 2000,
+        }
+    }
+}
+
+/// Vulnerability feeds matched against members' estates. Each feed can also be pushed with
+/// `ward estate pull FEED PATH_OR_URL`; a URL configured here is pulled by the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VulnsConfig {
+    /// CISA KEV catalogue URL, e.g.
+    /// https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json
+    pub kev_url: Option<String>,
+    /// How often the KEV URL is pulled; a new entry yields a draft alert after the next pull.
+    pub kev_interval_secs: u64,
+    /// How often the feed scheduler wakes up to see whether a pull is due.
+    pub tick_ms: u64,
+}
+
+impl Default for VulnsConfig {
+    fn default() -> Self {
+        VulnsConfig {
+            kev_url: None,
+            kev_interval_secs: 3600,
+            tick_ms: 10_000,
         }
     }
 }

@@ -31,8 +31,10 @@ pub mod error;
 pub mod escalation;
 pub mod intake;
 pub mod pipeline;
+pub mod scan;
 pub mod state;
 pub mod syslog;
+pub mod vulns;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -449,6 +451,15 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let (channel_set, notify_client) = channels(&cfg)?;
+    let incident_policy = IncidentPolicy {
+        local_window_ms: cfg.incidents.local_window_secs as i64 * 1000,
+        national_window_ms: cfg.incidents.national_window_secs as i64 * 1000,
+        national_min_orgs: cfg.incidents.national_min_orgs,
+        public_url: public_url.clone(),
+    };
+    let scan_hub = scan::ScanHub::new(store.clone(), &cfg, incident_policy, registry.clone());
+    store.interrupt_unfinished_scan_runs(now_ms()).await?;
+    scan_hub.vulns.reload().await?;
     let state = AppState::new(Inner {
         cfg: cfg.clone(),
         store: store.clone(),
@@ -460,6 +471,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         public_url: public_url.clone(),
         started_at_ms: now_ms(),
         intake: Default::default(),
+        scan: scan_hub.clone(),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -532,6 +544,14 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
             return Err(e);
         }
     }
+    if cfg.scan.enabled {
+        tasks.push(tokio::spawn(
+            scan_hub.clone().scheduler(shutdown_rx.clone()),
+        ));
+    }
+    tasks.push(tokio::spawn(
+        scan_hub.vulns.clone().poller(shutdown_rx.clone()),
+    ));
 
     let app = Router::new()
         .merge(api::router())

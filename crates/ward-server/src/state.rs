@@ -25,6 +25,8 @@ pub struct Inner {
     pub started_at_ms: i64,
     /// Syslog listeners, once bound.
     pub intake: crate::syslog::Intake,
+    /// The scanner, its runs and schedules, and the estate's vulnerability matching.
+    pub scan: Arc<crate::scan::ScanHub>,
 }
 
 impl AppState {

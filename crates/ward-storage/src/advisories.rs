@@ -10,7 +10,7 @@ use ward_model::advisory::{
 };
 use ward_model::OdsCode;
 
-use crate::store::{parse_ods, Backend, Store};
+use crate::store::{parse_ods, Store};
 use crate::StoreError;
 
 /// What a recipient did.
@@ -158,15 +158,6 @@ async fn log(
 }
 
 impl Store {
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.backend {
-            // Reads then writes: take the write lock up front so a concurrent writer waits
-            // instead of failing with SQLITE_BUSY halfway.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
-    }
-
     /// Stores a new draft advisory with the next id of `at`'s year (`HSA-2026-0001`, …).
     /// `source_key`, when given, makes the call idempotent per source: a second draft for the
     /// same key is refused with [`StoreError::Conflict`].

@@ -23,6 +23,7 @@
 
 mod advisories;
 mod escalation;
+mod scan;
 mod secrets;
 mod sources;
 mod store;
@@ -32,6 +33,11 @@ pub use advisories::{AdvisoryMessage, RecipientAction};
 pub use escalation::{
     ChaseCandidate, ChaseMessage, FailoverCandidate, NewChase, NewPolicy, SettledChase,
     DELIVERY_STATUSES, FINAL_DELIVERY_STATUSES,
+};
+pub use scan::{
+    AdvisoryDraftRecord, AppliedFindings, AssetRecord, FindingFilter, FindingIdentity,
+    FindingRecord, NewRefusal, ObservedFinding, ScanRefusalRecord, ScanRunRecord, ScanScopeRecord,
+    ScopeAuditEntry,
 };
 pub use secrets::{hash_token, new_api_key_secret, new_user_token};
 pub use sources::{LogSource, SourceKind};

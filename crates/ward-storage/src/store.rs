@@ -109,6 +109,17 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// A write transaction; on SQLite it takes the write lock up front so a read-then-write
+    /// waits for other writers instead of failing with SQLITE_BUSY halfway.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite => "sqlite",

@@ -3,10 +3,12 @@
 
 pub mod advisories;
 pub mod escalation;
+pub mod estate;
 pub mod events;
 pub mod incidents;
 pub mod members;
 pub mod openapi;
+pub mod scan;
 pub mod sources;
 pub mod status;
 pub mod uploads;
@@ -57,4 +59,6 @@ pub fn router() -> Router<AppState> {
         .merge(advisories::routes())
         .merge(sources::routes())
         .merge(uploads::routes())
+        .merge(scan::routes())
+        .merge(estate::routes())
 }

@@ -2,7 +2,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{escalation, events, incidents, members, sources, status, uploads};
+use super::{escalation, estate, events, incidents, members, scan, sources, status, uploads};
 
 struct BearerAuth;
 
@@ -46,6 +46,11 @@ impl Modify for BearerAuth {
         sources::list_sources, sources::add_source, sources::delete_source,
         sources::get_retention, sources::set_retention,
         uploads::upload, uploads::intake,
+        scan::list_scopes, scan::create_scope, scan::get_scope, scan::update_scope, scan::delete_scope,
+        scan::scope_audit, scan::start_run, scan::list_runs, scan::get_run, scan::cancel_run,
+        scan::list_findings, scan::set_finding_status,
+        estate::list_assets, estate::add_assets, estate::import_csv, estate::org_exposures,
+        estate::national_exposures, estate::list_feeds, estate::pull_feed, estate::list_drafts,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -55,6 +60,8 @@ impl Modify for BearerAuth {
         (name = "incidents", description = "Detections, incidents and notifications"),
         (name = "status", description = "The pipeline"),
         (name = "escalation", description = "Escalation policies, on-call rotas, silences, triage, acknowledgement and Notify callbacks"),
+        (name = "scan", description = "Authorised scanning: scopes, runs, findings"),
+        (name = "estate", description = "Members' estates, vulnerability feeds and exposures"),
     )
 )]
 pub struct ApiDoc;
