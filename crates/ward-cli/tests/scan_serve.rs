@@ -532,6 +532,31 @@ fn estate_exposures_and_kev_drafts_with_real_data() {
     assert_eq!(stored.as_array().map(Vec::len), Some(1));
     assert_eq!(stored[0]["members"], json!(["RXA"]));
     assert_eq!(stored[0]["status"], "draft");
+    // The request is a real draft High Severity Alert, aimed at RXA alone, which an analyst
+    // publishes: only RXA is asked to act.
+    let (status, advisories) = w.get("/api/v1/advisories", &w.token);
+    assert_eq!(status, 200, "{advisories}");
+    let text = advisories.to_string();
+    assert!(
+        text.contains("CVE-2017-0144") && text.contains("draft"),
+        "{text}"
+    );
+    let id = text
+        .split('"')
+        .find(|s| s.starts_with("HSA-"))
+        .unwrap_or_else(|| panic!("no HSA id in {text}"))
+        .to_string();
+    let (status, published) = w.post_json(
+        &format!("/api/v1/advisories/{id}/publish"),
+        &w.token,
+        &json!({}),
+    );
+    assert_eq!(status, 200, "{published}");
+    let published = published.to_string();
+    assert!(
+        published.contains("RXA") && !published.contains("RXB"),
+        "{published}"
+    );
     // Pulling the same catalogue again files nothing new.
     let third = json_of(&w.cli(&[
         "estate",

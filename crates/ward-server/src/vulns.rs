@@ -69,6 +69,43 @@ impl AdvisoryDrafts for StoreDrafts {
     }
 }
 
+/// Turns each request into a draft advisory (`HSA-YYYY-NNNN`, status draft) aimed at exactly
+/// the exposed members, for an analyst to review and publish; the request is also kept in
+/// `advisory_drafts` as the record of why the draft exists.
+pub struct AdvisoryServiceDrafts(pub Store);
+
+impl AdvisoryDrafts for AdvisoryServiceDrafts {
+    fn request(
+        &self,
+        req: DraftAdvisoryRequest,
+    ) -> BoxFut<'_, Result<Option<AdvisoryDraftRecord>, StoreError>> {
+        Box::pin(async move {
+            let kev: ward_intel::feeds::kev::KevEntry =
+                serde_json::from_value(req.detail["kev"].clone()).map_err(|e| {
+                    StoreError::Invalid(format!("draft request for {}: {e}", req.cve))
+                })?;
+            let due = (!kev.due_date.is_empty()).then_some(kev.due_date.as_str());
+            let mut content = ward_alerting::advisories::kev_draft(
+                &req.cve,
+                &kev.vendor_project,
+                &kev.product,
+                &kev.vulnerability_name,
+                &kev.short_description,
+                &kev.required_action,
+                due,
+            );
+            content.target = ward_model::advisory::AdvisoryTarget::Orgs {
+                orgs: req.members.iter().filter_map(|m| m.parse().ok()).collect(),
+            };
+            let now = now_ms();
+            ward_alerting::advisories::create_kev_draft(&self.0, &content, now).await?;
+            self.0
+                .insert_advisory_draft(&req.cve, &req.summary, &req.members, &req.detail, now)
+                .await
+        })
+    }
+}
+
 /// What one pull did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PullOutcome {
@@ -201,7 +238,7 @@ fn build_db(records: &[(String, String, String)]) -> (VulnDb, Option<KevCatalog>
 impl VulnService {
     pub fn new(store: Store, cfg: VulnsConfig, registry: Arc<Registry>) -> VulnService {
         VulnService {
-            drafts: RwLock::new(Arc::new(StoreDrafts(store.clone()))),
+            drafts: RwLock::new(Arc::new(AdvisoryServiceDrafts(store.clone()))),
             store,
             cfg,
             db: RwLock::new(Arc::new(VulnDb::new())),

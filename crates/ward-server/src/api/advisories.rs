@@ -311,6 +311,16 @@ async fn publish(
     let members = state.store.list_orgs().await?;
     let given = match (&advisory.content.target, exposed) {
         (AdvisoryTarget::Cve { cve }, Some(orgs)) => Some(ExposureList(vec![(cve.clone(), orgs)])),
+        // Who is exposed, from the members' estates as the vulnerability feeds see them now.
+        (AdvisoryTarget::Cve { cve }, None) if EXPOSURE.get().is_none() => {
+            let all = state.scan.vulns.exposures(None).await?;
+            let orgs: Vec<OdsCode> = all
+                .iter()
+                .filter(|(_, list)| list.iter().any(|e| e.cve.eq_ignore_ascii_case(cve)))
+                .filter_map(|(org, _)| org.parse().ok())
+                .collect();
+            Some(ExposureList(vec![(cve.clone(), orgs)]))
+        }
         _ => None,
     };
     let source: Option<&dyn ExposureSource> = match &given {
