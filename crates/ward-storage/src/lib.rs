@@ -21,6 +21,7 @@
 //! # let _ = key; Ok(()) }
 //! ```
 
+pub mod intel;
 mod secrets;
 mod store;
 mod tx;
