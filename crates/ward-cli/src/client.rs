@@ -130,6 +130,36 @@ impl Api {
         self.request(Method::POST, path, Some(body)).await
     }
 
+    /// Sends a raw body (or none) and returns the raw answer text; errors as [`ApiFailure`].
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<String> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach ward at {}", self.base))?;
+        if !resp.status().is_success() {
+            return decode::<Value>(resp, &method, path).await.map(|_| String::new());
+        }
+        Ok(resp.text().await.unwrap_or_default())
+    }
+
     /// Posts an NDJSON body with this client's token (an organisation API key).
     pub async fn post_ndjson(&self, body: bytes::Bytes) -> anyhow::Result<Value> {
         let mut req = self

@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod demo;
 mod detect;
+mod intel;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +83,9 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Threat intelligence: feeds, indicators, exports.
+    #[command(subcommand)]
+    Intel(intel::IntelCmd),
     /// Run a local stand-in for the GOV.UK Notify API (for tests and offline trials): prints
     /// its API keys and template ids, serves until Ctrl-C.
     NotifyStandin {
@@ -156,6 +160,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(i) => {
             let api = client::Api::from_cli(&cli)?;
             detect::import(i, &api, cli.json).await
+        }
+        Command::Intel(i) => {
+            let api = client::Api::from_cli(&cli)?;
+            intel::run(i, &api, cli.json).await
         }
         Command::NotifyStandin { listen } => {
             let standin =

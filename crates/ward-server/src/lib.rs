@@ -27,8 +27,11 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod intel;
+pub mod intel_feeds;
 pub mod pipeline;
 pub mod state;
+pub mod taxii;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -396,20 +399,6 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let (channel_set, notify_client) = channels(&cfg)?;
-    let state = AppState::new(Inner {
-        cfg: cfg.clone(),
-        store: store.clone(),
-        log: log.clone(),
-        ingestor,
-        registry: registry.clone(),
-        engine: engine.clone(),
-        rule_errors,
-        public_url: public_url.clone(),
-        started_at_ms: now_ms(),
-    });
-
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
     let dispatcher = Dispatcher::new(
         store.clone(),
         channel_set,
@@ -421,6 +410,40 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         registry.clone(),
     );
     let wake = dispatcher.waker();
+    let incident_policy = IncidentPolicy {
+        local_window_ms: cfg.incidents.local_window_secs as i64 * 1000,
+        national_window_ms: cfg.incidents.national_window_secs as i64 * 1000,
+        national_min_orgs: cfg.incidents.national_min_orgs,
+        public_url: public_url.clone(),
+    };
+    let intel = Arc::new(intel::IntelRuntime::new(cfg.intel.clone(), &registry));
+    taxii::ensure_collections(&store).await?;
+    // Everything stored so far goes into the matcher before events are checked; it was
+    // retro-hunted when it arrived.
+    intel.refresh(&store).await?;
+    let intel_publisher = intel::Publisher {
+        store: store.clone(),
+        runtime: intel.clone(),
+        retro: Arc::new(intel::LogScan { log: log.clone() }),
+        grouper: Arc::new(IncidentGrouper::new(incident_policy.clone())),
+        dispatcher_wake: wake.clone(),
+    };
+    let state = AppState::new(Inner {
+        cfg: cfg.clone(),
+        store: store.clone(),
+        log: log.clone(),
+        ingestor,
+        registry: registry.clone(),
+        engine: engine.clone(),
+        rule_errors,
+        public_url: public_url.clone(),
+        started_at_ms: now_ms(),
+        intel: intel.clone(),
+        intel_publisher,
+    });
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
     tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
     if let Some(client) = notify_client {
         let acks = ward_alerting::SmsAcks {
@@ -436,18 +459,22 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
             store: store.clone(),
             log: log.clone(),
             engine,
-            grouper: IncidentGrouper::new(IncidentPolicy {
-                local_window_ms: cfg.incidents.local_window_secs as i64 * 1000,
-                national_window_ms: cfg.incidents.national_window_secs as i64 * 1000,
-                national_min_orgs: cfg.incidents.national_min_orgs,
-                public_url,
-            }),
+            grouper: IncidentGrouper::new(incident_policy),
             batch_events: cfg.detection.batch_events,
             dispatcher_wake: wake,
             registry: registry.clone(),
+            intel: cfg.intel.live_matching.then(|| intel.clone()),
         };
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
     }
+    tasks.push(tokio::spawn(intel_feeds::scheduler(
+        state.clone(),
+        shutdown_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(intel_feeds::refresher(
+        state.clone(),
+        shutdown_rx.clone(),
+    )));
     tasks.push(tokio::spawn(retention(
         log.clone(),
         cfg.clone(),
@@ -461,6 +488,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         .route("/incidents/{id}", get(web::incident_page))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .nest_service("/taxii2", taxii::service(state.clone()))
         .with_state(state.clone());
     let mut http_shutdown = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {

@@ -22,6 +22,8 @@ pub struct Inner {
     pub rule_errors: Vec<String>,
     pub public_url: String,
     pub started_at_ms: i64,
+    pub intel: Arc<crate::intel::IntelRuntime>,
+    pub intel_publisher: crate::intel::Publisher,
 }
 
 impl AppState {

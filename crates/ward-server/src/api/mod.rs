@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod incidents;
+pub mod intel;
 pub mod members;
 pub mod openapi;
 pub mod status;
@@ -49,4 +50,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/notifications", get(incidents::list_notifications))
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .merge(intel::routes())
 }

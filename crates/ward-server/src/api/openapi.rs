@@ -2,7 +2,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, incidents, members, status};
+use super::{events, incidents, intel, members, status};
 
 struct BearerAuth;
 
@@ -38,6 +38,10 @@ impl Modify for BearerAuth {
         incidents::change_status,
         incidents::list_notifications,
         status::status,
+        intel::submit_indicators, intel::list_indicators, intel::get_indicator,
+        intel::report_sighting, intel::report_false_positive, intel::export_indicators,
+        intel::warninglists,
+        crate::intel_feeds::list_feeds, crate::intel_feeds::add_feed, crate::intel_feeds::run_feed_now,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -46,6 +50,7 @@ impl Modify for BearerAuth {
         (name = "members", description = "Organisations, keys, contacts and users"),
         (name = "incidents", description = "Detections, incidents and notifications"),
         (name = "status", description = "The pipeline"),
+        (name = "intel", description = "Threat intelligence: indicators, sightings, exports, feeds (TAXII 2.1 is served at /taxii2/)"),
     )
 )]
 pub struct ApiDoc;
