@@ -67,7 +67,7 @@ fn live_match_and_retro_hunt() {
     // Before any indicator exists: an event talking to the old C2 server.
     let (s, v) = w.post_events(
         &key,
-        json!({"event": {"kind": "dns"}, "host": {"name": "WS-OLD"}, "dns": {"question": {"name": "old-c2.example"}}})
+        json!({"event": {"kind": "dns"}, "host": {"name": "WS-OLD"}, "dns": {"question": {"name": "old-c2.ward-fixture.org"}}})
             .to_string(),
     );
     assert_eq!(s, 200, "{v}");
@@ -80,13 +80,16 @@ fn live_match_and_retro_hunt() {
     wait_consumed(&w);
     assert!(detections(&w).iter().all(|d| !d["rule_id"].as_str().unwrap_or("").starts_with("ioc:")));
 
-    // The national centre publishes one indicator with three values.
+    // The national centre publishes one indicator with three values (valid from now:
+    // addresses decay within weeks). Test values avoid the RFC test ranges and names,
+    // which the shipped warninglists keep out of matching.
+    let now = ward_intel::stix::Timestamp::now().to_stix();
     let bundle = json!({"type": "bundle", "id": "bundle--4b7e8a52-7c9d-4e43-9d55-3a8e0c7b2f10", "objects": [{
         "type": "indicator", "spec_version": "2.1", "id": "indicator--1c8d2f0a-8a2b-4f6e-9c1d-7e3b5a9f0d21",
-        "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z",
+        "created": now, "modified": now,
         "name": "Payroll phishing kit", "indicator_types": ["malicious-activity"], "confidence": 85,
-        "pattern": format!("[domain-name:value = 'evil-payroll.example'] OR [ipv4-addr:value = '198.51.100.0/24'] OR [file:hashes.'SHA-256' = '{SHA}']"),
-        "pattern_type": "stix", "valid_from": "2026-11-01T00:00:00Z",
+        "pattern": format!("[domain-name:value = 'evil-payroll.ward-fixture.org'] OR [ipv4-addr:value = '185.220.101.0/24'] OR [file:hashes.'SHA-256' = '{SHA}']"),
+        "pattern_type": "stix", "valid_from": now,
         "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
     }]});
     let r = submit(&w, &w.token, "application/stix+json", bundle.to_string(), "distribution=all");
@@ -95,8 +98,8 @@ fn live_match_and_retro_hunt() {
 
     // Live: a subdomain, an address inside the CIDR, the hash in a Sysmon Hashes field.
     for (host, ev) in [
-        ("WS-2", json!({"host": {"name": "WS-2"}, "url": {"full": "https://login.evil-payroll.example/pay"}})),
-        ("WS-3", json!({"host": {"name": "WS-3"}, "destination": {"ip": "198.51.100.77", "port": 443}})),
+        ("WS-2", json!({"host": {"name": "WS-2"}, "url": {"full": "https://login.evil-payroll.ward-fixture.org/pay"}})),
+        ("WS-3", json!({"host": {"name": "WS-3"}, "destination": {"ip": "185.220.101.77", "port": 443}})),
         ("WS-4", json!({"Computer": "WS-4", "EventID": 1, "Hashes": format!("MD5=D41D8CD98F00B204E9800998ECF8427E,SHA256={}", SHA.to_uppercase())})),
     ] {
         let (s, v) = w.post_events(&key, ev.to_string());
@@ -125,7 +128,7 @@ fn live_match_and_retro_hunt() {
     );
     assert_eq!(lead_resp.0, 201, "{}", lead_resp.1);
     let lead = lead_resp.1["token"].as_str().unwrap().to_string();
-    let r = submit(&w, &lead, "text/plain", "C2 seen in our logs: old-c2[.]example".into(), "tlp=AMBER");
+    let r = submit(&w, &lead, "text/plain", "C2 seen in our logs: old-c2[.]ward-fixture[.]org".into(), "tlp=AMBER");
     assert_eq!(r["indicators_added"], 1, "{r}");
     assert_eq!(r["retro_hunt_hits"], 1, "{r}");
     let d = wait_detection(&w, "retro", |d| {
@@ -146,7 +149,7 @@ fn live_match_and_retro_hunt() {
     let before = detections(&w).len();
     let (s, _) = w.post_events(
         &key,
-        json!({"host": {"name": "WS-5"}, "dns": {"question": {"name": "old-c2.example"}}}).to_string(),
+        json!({"host": {"name": "WS-5"}, "dns": {"question": {"name": "old-c2.ward-fixture.org"}}}).to_string(),
     );
     assert_eq!(s, 200);
     wait_consumed(&w);
@@ -168,7 +171,7 @@ fn live_match_and_retro_hunt() {
         .unwrap()
         .text()
         .unwrap();
-    assert_eq!(list, "198.51.100.0/24\n");
+    assert_eq!(list, "185.220.101.0/24\n");
     let dns = w
         .client()
         .get(format!("{}/api/v1/intel/export/list?kind=domain", w.url))
@@ -177,8 +180,8 @@ fn live_match_and_retro_hunt() {
         .unwrap()
         .text()
         .unwrap();
-    assert!(dns.contains("evil-payroll.example"), "{dns}");
-    assert!(!dns.contains("old-c2.example"), "false positives are not exported: {dns}");
+    assert!(dns.contains("evil-payroll.ward-fixture.org"), "{dns}");
+    assert!(!dns.contains("old-c2.ward-fixture.org"), "false positives are not exported: {dns}");
 
     // Warninglisted values are stored but never matched.
     let r = submit(&w, &w.token, "text/plain", "10.1.2.3 and example.com".into(), "");

@@ -625,7 +625,12 @@ fn walk(
                 }
             };
             let whole = s.trim();
-            let tokens: Vec<&str> = if whole.contains(|c: char| " ,;=|\t\"'<>()[]".contains(c)) {
+            // A value that is one observable (a URL with a query string) is taken whole;
+            // only otherwise is it split into tokens.
+            let single = Observable::guess(whole).is_some();
+            let tokens: Vec<&str> = if !single
+                && whole.contains(|c: char| " ,;=|\t\"'<>()[]".contains(c))
+            {
                 whole
                     .split(|c: char| " ,;=|\t\"'<>()[]".contains(c))
                     .filter(|t| t.len() >= 4)
@@ -926,12 +931,13 @@ mod tests {
         });
         let got: Vec<String> = event_observables(&ev)
             .into_iter()
-            .map(|(f, o)| format!("{f}={o}"))
+            .map(|(f, o)| format!("{f}={}", o.value()))
             .collect();
         let has = |s: &str| got.iter().any(|g| g.contains(s));
         assert!(has("destination.ip=203.0.113.9"), "{got:?}");
         assert!(has("destination.domain=cdn.evil.example"), "{got:?}");
-        assert!(has("login.evil.example"), "{got:?}");
+        assert!(has("url.full=login.evil.example"), "{got:?}");
+        assert!(has("url.full=http://login.evil.example:8080/x?y=1"), "{got:?}");
         assert!(has("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "{got:?}");
         assert!(has("d41d8cd98f00b204e9800998ecf8427e"), "{got:?}");
     }
