@@ -49,9 +49,10 @@ pub enum FeedCmd {
         /// stix, taxii, misp, misp-csv or freetext.
         #[arg(long)]
         kind: String,
-        /// URL or path (TAXII: the API root URL; MISP: the feed's base URL).
+        /// URL or path to pull from (TAXII: the API root URL; MISP: the feed's base URL).
+        /// (`--url` is the ward server to talk to.)
         #[arg(long)]
-        url: String,
+        from: String,
         /// TAXII collection id.
         #[arg(long)]
         collection: Option<String>,
@@ -146,7 +147,7 @@ pub async fn run(cmd: &IntelCmd, api: &Api, json_mode: bool) -> anyhow::Result<(
         IntelCmd::Feed(FeedCmd::Add {
             name,
             kind,
-            url,
+            from,
             collection,
             username,
             password,
@@ -157,7 +158,7 @@ pub async fn run(cmd: &IntelCmd, api: &Api, json_mode: bool) -> anyhow::Result<(
             let v: Value = api
                 .post(
                     "/api/v1/intel/feeds",
-                    &json!({"name": name, "kind": kind, "url": url, "collection": collection,
+                    &json!({"name": name, "kind": kind, "url": from, "collection": collection,
                         "username": username, "password": password, "interval_secs": interval,
                         "tlp": tlp, "distribution": distribution}),
                 )
