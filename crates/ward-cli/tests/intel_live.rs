@@ -183,6 +183,36 @@ fn live_match_and_retro_hunt() {
     assert!(dns.contains("evil-payroll.ward-fixture.org"), "{dns}");
     assert!(!dns.contains("old-c2.ward-fixture.org"), "false positives are not exported: {dns}");
 
+    // The STIX export as served passes the OASIS validator in strict mode.
+    let stix = w
+        .client()
+        .get(format!("{}/api/v1/intel/export/stix", w.url))
+        .bearer_auth(&w.token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(stix.contains("evil-payroll.ward-fixture.org"));
+    let f = dir.path().join("export.json");
+    std::fs::write(&f, &stix).unwrap();
+    let py = ward_testkit::require_python_module("stix2validator", "scripts/deps/intel.sh");
+    let out = std::process::Command::new(py)
+        .args([
+            "-c",
+            "import sys\nfrom stix2validator import validate_file, ValidationOptions, print_results\n\
+             r = validate_file(sys.argv[1], ValidationOptions(strict=True, version='2.1'))\n\
+             print_results(r)\nsys.exit(0 if r.is_valid else 1)",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stix2-validator --strict refused the export:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Warninglisted values are stored but never matched.
     let r = submit(&w, &w.token, "text/plain", "10.1.2.3 and example.com".into(), "");
     assert_eq!(r["warninglisted"].as_array().map(Vec::len), Some(2), "{r}");
