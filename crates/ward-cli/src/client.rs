@@ -155,7 +155,9 @@ impl Api {
             .await
             .with_context(|| format!("cannot reach ward at {}", self.base))?;
         if !resp.status().is_success() {
-            return decode::<Value>(resp, &method, path).await.map(|_| String::new());
+            return decode::<Value>(resp, &method, path)
+                .await
+                .map(|_| String::new());
         }
         Ok(resp.text().await.unwrap_or_default())
     }

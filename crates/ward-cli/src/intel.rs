@@ -88,7 +88,10 @@ pub struct SubmitArgs {
 
 fn print_rows(json_mode: bool, value: &Value, columns: &[&str]) {
     if json_mode {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
         return;
     }
     let rows = match value {
@@ -117,10 +120,7 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
     if q.is_empty() {
         String::new()
     } else {
-        format!(
-            "?{}",
-            serde_urlencoded_pairs(&q)
-        )
+        format!("?{}", serde_urlencoded_pairs(&q))
     }
 }
 
@@ -187,7 +187,10 @@ pub async fn run(cmd: &IntelCmd, api: &Api, json_mode: bool) -> anyhow::Result<(
             bar.set_message(format!("pulling {feed}"));
             bar.enable_steady_tick(Duration::from_millis(120));
             let res: anyhow::Result<Value> = api
-                .post(&format!("/api/v1/intel/feeds/{}/run", percent(feed)), &json!({}))
+                .post(
+                    &format!("/api/v1/intel/feeds/{}/run", percent(feed)),
+                    &json!({}),
+                )
                 .await;
             bar.finish_and_clear();
             let v = res?;
@@ -255,7 +258,15 @@ pub async fn run(cmd: &IntelCmd, api: &Api, json_mode: bool) -> anyhow::Result<(
             print_rows(
                 json_mode,
                 &v["items"],
-                &["id", "kind", "value", "tlp", "distribution", "owner_org", "confidence"],
+                &[
+                    "id",
+                    "kind",
+                    "value",
+                    "tlp",
+                    "distribution",
+                    "owner_org",
+                    "confidence",
+                ],
             );
         }
         IntelCmd::Export { format, kind } => {

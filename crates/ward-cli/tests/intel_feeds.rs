@@ -103,23 +103,41 @@ fn feeds_pull_and_keep_state() {
 
     // TAXII 2.1: medallion pages of 2, followed to the end.
     ok(&w.cli(&[
-        "intel", "feed", "add", "medallion", "--kind", "taxii",
-        "--from", &format!("{mbase}/trustgroup1/"), "--collection", HV,
-        "--username", "admin", "--password", "Password0", "--interval", "600",
+        "intel",
+        "feed",
+        "add",
+        "medallion",
+        "--kind",
+        "taxii",
+        "--from",
+        &format!("{mbase}/trustgroup1/"),
+        "--collection",
+        HV,
+        "--username",
+        "admin",
+        "--password",
+        "Password0",
+        "--interval",
+        "600",
     ]));
     let out = ok(&w.cli(&["intel", "pull", "medallion"]));
     assert!(out.contains("medallion: added"), "{out}");
-    let list: Value = serde_json::from_str(&ok(&w.cli(&["--json", "intel", "feed", "list"]))).unwrap();
+    let list: Value =
+        serde_json::from_str(&ok(&w.cli(&["--json", "intel", "feed", "list"]))).unwrap();
     let st = &feed(&list, "medallion")["state"];
     assert_eq!(st["runs"], 1, "{st}");
     assert_eq!(st["consecutive_errors"], 0, "{st}");
     let added = st["total_counts"]["added"].as_u64().unwrap();
     assert!(added >= 2, "{st}");
     assert!(st["cursor"].is_string(), "TAXII cursor kept: {st}");
-    assert!(st["next_run"].is_string() && st["last_success"].is_string(), "{st}");
+    assert!(
+        st["next_run"].is_string() && st["last_success"].is_string(),
+        "{st}"
+    );
     // The next pull asks only for what was added after the cursor: nothing new.
     ok(&w.cli(&["intel", "pull", "medallion"]));
-    let list: Value = serde_json::from_str(&ok(&w.cli(&["--json", "intel", "feed", "list"]))).unwrap();
+    let list: Value =
+        serde_json::from_str(&ok(&w.cli(&["--json", "intel", "feed", "list"]))).unwrap();
     let st = &feed(&list, "medallion")["state"];
     assert_eq!(st["runs"], 2);
     assert_eq!(st["last_counts"]["added"], 0, "{st}");
@@ -128,7 +146,11 @@ fn feeds_pull_and_keep_state() {
     let (s, v) = w.get("/api/v1/intel/indicators?limit=1000", &w.token);
     assert_eq!(s, 200);
     assert!(
-        v["items"].as_array().unwrap().iter().any(|i| i["source"] == "feed:medallion"),
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["source"] == "feed:medallion"),
         "{v}"
     );
 
@@ -136,10 +158,9 @@ fn feeds_pull_and_keep_state() {
     // names events it does not ship; the feed here lists only the one it has).
     let feed_dir = dir.path().join("misp-feed");
     std::fs::create_dir_all(&feed_dir).unwrap();
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(misp_fixtures().join("manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(misp_fixtures().join("manifest.json")).unwrap())
+            .unwrap();
     let mut kept = serde_json::Map::new();
     for (uuid, entry) in manifest.as_object().unwrap() {
         let file = misp_fixtures().join(format!("{uuid}.json"));
@@ -149,14 +170,27 @@ fn feeds_pull_and_keep_state() {
         }
     }
     assert!(!kept.is_empty());
-    std::fs::write(feed_dir.join("manifest.json"), Value::Object(kept).to_string()).unwrap();
+    std::fs::write(
+        feed_dir.join("manifest.json"),
+        Value::Object(kept).to_string(),
+    )
+    .unwrap();
     ok(&w.cli(&[
-        "intel", "feed", "add", "misp-local", "--kind", "misp",
-        "--from", feed_dir.to_str().unwrap(),
+        "intel",
+        "feed",
+        "add",
+        "misp-local",
+        "--kind",
+        "misp",
+        "--from",
+        feed_dir.to_str().unwrap(),
     ]));
     let out = ok(&w.cli(&["--json", "intel", "pull", "misp-local"]));
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert!(v["state"]["last_counts"]["added"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["state"]["last_counts"]["added"].as_u64().unwrap() > 0,
+        "{v}"
+    );
     assert!(v["state"]["cursor"].is_string(), "{v}");
 
     // A STIX bundle file.
@@ -171,23 +205,53 @@ fn feeds_pull_and_keep_state() {
         .to_string(),
     )
     .unwrap();
-    ok(&w.cli(&["intel", "feed", "add", "bundle", "--kind", "stix", "--from", bundle.to_str().unwrap()]));
+    ok(&w.cli(&[
+        "intel",
+        "feed",
+        "add",
+        "bundle",
+        "--kind",
+        "stix",
+        "--from",
+        bundle.to_str().unwrap(),
+    ]));
     let out = ok(&w.cli(&["intel", "pull", "bundle"]));
     assert!(out.contains("added 1"), "{out}");
 
     // A feed that fails: the run is recorded with its error, the CLI exits non-zero.
-    ok(&w.cli(&["intel", "feed", "add", "gone", "--kind", "stix", "--from", "/nonexistent/bundle.json"]));
+    ok(&w.cli(&[
+        "intel",
+        "feed",
+        "add",
+        "gone",
+        "--kind",
+        "stix",
+        "--from",
+        "/nonexistent/bundle.json",
+    ]));
     let out = w.cli(&["intel", "pull", "gone"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/bundle.json"));
-    let list: Value = serde_json::from_str(&ok(&w.cli(&["--json", "intel", "feed", "list"]))).unwrap();
+    let list: Value =
+        serde_json::from_str(&ok(&w.cli(&["--json", "intel", "feed", "list"]))).unwrap();
     let st = &feed(&list, "gone")["state"];
     assert_eq!(st["consecutive_errors"], 1, "{st}");
     assert_eq!(st["errors"].as_array().unwrap().len(), 1, "{st}");
 
     // Unknown kinds and duplicate names are refused with exit code 3 (4xx).
-    let out = w.cli(&["intel", "feed", "add", "x", "--kind", "rss", "--from", "http://127.0.0.1:1/"]);
+    let out = w.cli(&[
+        "intel",
+        "feed",
+        "add",
+        "x",
+        "--kind",
+        "rss",
+        "--from",
+        "http://127.0.0.1:1/",
+    ]);
     assert_eq!(out.status.code(), Some(3));
-    let out = w.cli(&["intel", "feed", "add", "bundle", "--kind", "stix", "--from", "/tmp/x"]);
+    let out = w.cli(&[
+        "intel", "feed", "add", "bundle", "--kind", "stix", "--from", "/tmp/x",
+    ]);
     assert_eq!(out.status.code(), Some(3));
 }

@@ -40,7 +40,11 @@ fn wait_detection(w: &Ward, what: &str, pred: impl Fn(&Value) -> bool) -> Value 
         if let Some(d) = detections(w).into_iter().find(|d| pred(d)) {
             return d;
         }
-        assert!(Instant::now() < deadline, "no detection {what}: {:?}", detections(w));
+        assert!(
+            Instant::now() < deadline,
+            "no detection {what}: {:?}",
+            detections(w)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -50,7 +54,9 @@ fn wait_consumed(w: &Ward) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, v) = w.get("/api/v1/status", &w.token);
-        if v["detection_offset"] == v["log_committed_offset"] && v["detection_offset"].as_u64() > Some(0) {
+        if v["detection_offset"] == v["log_committed_offset"]
+            && v["detection_offset"].as_u64() > Some(0)
+        {
             return;
         }
         assert!(Instant::now() < deadline, "detection lagging: {v}");
@@ -74,11 +80,14 @@ fn live_match_and_retro_hunt() {
     // A domain that is on no list and never published must stay quiet.
     let (s, _) = w.post_events(
         &key,
-        json!({"host": {"name": "WS-1"}, "dns": {"question": {"name": "harmless.example.org"}}}).to_string(),
+        json!({"host": {"name": "WS-1"}, "dns": {"question": {"name": "harmless.example.org"}}})
+            .to_string(),
     );
     assert_eq!(s, 200);
     wait_consumed(&w);
-    assert!(detections(&w).iter().all(|d| !d["rule_id"].as_str().unwrap_or("").starts_with("ioc:")));
+    assert!(detections(&w)
+        .iter()
+        .all(|d| !d["rule_id"].as_str().unwrap_or("").starts_with("ioc:")));
 
     // The national centre publishes one indicator with three values (valid from now:
     // addresses decay within weeks). Test values avoid the RFC test ranges and names,
@@ -92,29 +101,51 @@ fn live_match_and_retro_hunt() {
         "pattern_type": "stix", "valid_from": now,
         "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
     }]});
-    let r = submit(&w, &w.token, "application/stix+json", bundle.to_string(), "distribution=all");
+    let r = submit(
+        &w,
+        &w.token,
+        "application/stix+json",
+        bundle.to_string(),
+        "distribution=all",
+    );
     assert_eq!(r["indicators_added"], 3, "{r}");
     let ioc = "ioc:indicator--1c8d2f0a-8a2b-4f6e-9c1d-7e3b5a9f0d21";
 
     // Live: a subdomain, an address inside the CIDR, the hash in a Sysmon Hashes field.
     for (host, ev) in [
-        ("WS-2", json!({"host": {"name": "WS-2"}, "url": {"full": "https://login.evil-payroll.ward-fixture.org/pay"}})),
-        ("WS-3", json!({"host": {"name": "WS-3"}, "destination": {"ip": "185.220.101.77", "port": 443}})),
-        ("WS-4", json!({"Computer": "WS-4", "EventID": 1, "Hashes": format!("MD5=D41D8CD98F00B204E9800998ECF8427E,SHA256={}", SHA.to_uppercase())})),
+        (
+            "WS-2",
+            json!({"host": {"name": "WS-2"}, "url": {"full": "https://login.evil-payroll.ward-fixture.org/pay"}}),
+        ),
+        (
+            "WS-3",
+            json!({"host": {"name": "WS-3"}, "destination": {"ip": "185.220.101.77", "port": 443}}),
+        ),
+        (
+            "WS-4",
+            json!({"Computer": "WS-4", "EventID": 1, "Hashes": format!("MD5=D41D8CD98F00B204E9800998ECF8427E,SHA256={}", SHA.to_uppercase())}),
+        ),
     ] {
         let (s, v) = w.post_events(&key, ev.to_string());
         assert_eq!(s, 200, "{v}");
         let d = wait_detection(&w, host, |d| d["rule_id"] == ioc && d["host"] == host);
         assert_eq!(d["level"], "high");
         assert_eq!(d["org_code"], "RJ1");
-        assert_eq!(d["matched_fields"]["indicator"], "indicator--1c8d2f0a-8a2b-4f6e-9c1d-7e3b5a9f0d21");
+        assert_eq!(
+            d["matched_fields"]["indicator"],
+            "indicator--1c8d2f0a-8a2b-4f6e-9c1d-7e3b5a9f0d21"
+        );
         assert!(d["tags"].as_array().unwrap().iter().any(|t| t == "ioc"));
         assert!(d["incident_id"].as_i64().unwrap() > 0);
     }
     let (s, incidents) = w.get("/api/v1/incidents", &w.token);
     assert_eq!(s, 200);
     assert!(
-        incidents.as_array().unwrap().iter().any(|i| i["rule_id"] == ioc),
+        incidents
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["rule_id"] == ioc),
         "{incidents}"
     );
     // The harmless domain still did not match.
@@ -128,18 +159,37 @@ fn live_match_and_retro_hunt() {
     );
     assert_eq!(lead_resp.0, 201, "{}", lead_resp.1);
     let lead = lead_resp.1["token"].as_str().unwrap().to_string();
-    let r = submit(&w, &lead, "text/plain", "C2 seen in our logs: old-c2[.]ward-fixture[.]org".into(), "tlp=AMBER");
+    let r = submit(
+        &w,
+        &lead,
+        "text/plain",
+        "C2 seen in our logs: old-c2[.]ward-fixture[.]org".into(),
+        "tlp=AMBER",
+    );
     assert_eq!(r["indicators_added"], 1, "{r}");
     assert_eq!(r["retro_hunt_hits"], 1, "{r}");
     let d = wait_detection(&w, "retro", |d| {
         d["host"] == "WS-OLD" && d["rule_id"].as_str().unwrap_or("").starts_with("ioc:")
     });
-    assert!(d["tags"].as_array().unwrap().iter().any(|t| t == "seen_before_publication"), "{d}");
+    assert!(
+        d["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "seen_before_publication"),
+        "{d}"
+    );
     assert_eq!(d["matched_fields"]["seen_before_publication"], true);
-    assert!(d["rule_title"].as_str().unwrap().contains("seen before publication"));
+    assert!(d["rule_title"]
+        .as_str()
+        .unwrap()
+        .contains("seen before publication"));
 
     // A false-positive report takes the indicator out of matching at once.
-    let id = d["matched_fields"]["indicator"].as_str().unwrap().to_string();
+    let id = d["matched_fields"]["indicator"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (s, v) = w.post_json(
         &format!("/api/v1/intel/indicators/{id}/false-positives"),
         &lead,
@@ -149,11 +199,16 @@ fn live_match_and_retro_hunt() {
     let before = detections(&w).len();
     let (s, _) = w.post_events(
         &key,
-        json!({"host": {"name": "WS-5"}, "dns": {"question": {"name": "old-c2.ward-fixture.org"}}}).to_string(),
+        json!({"host": {"name": "WS-5"}, "dns": {"question": {"name": "old-c2.ward-fixture.org"}}})
+            .to_string(),
     );
     assert_eq!(s, 200);
     wait_consumed(&w);
-    assert_eq!(detections(&w).len(), before, "a false positive still matched");
+    assert_eq!(
+        detections(&w).len(),
+        before,
+        "a false positive still matched"
+    );
 
     // Sightings are recorded; exports carry the values to firewalls and DNS.
     let (s, v) = w.post_json(
@@ -181,7 +236,10 @@ fn live_match_and_retro_hunt() {
         .text()
         .unwrap();
     assert!(dns.contains("evil-payroll.ward-fixture.org"), "{dns}");
-    assert!(!dns.contains("old-c2.ward-fixture.org"), "false positives are not exported: {dns}");
+    assert!(
+        !dns.contains("old-c2.ward-fixture.org"),
+        "false positives are not exported: {dns}"
+    );
 
     // The STIX export as served passes the OASIS validator in strict mode.
     let stix = w
@@ -214,10 +272,19 @@ fn live_match_and_retro_hunt() {
     );
 
     // Warninglisted values are stored but never matched.
-    let r = submit(&w, &w.token, "text/plain", "10.1.2.3 and example.com".into(), "");
+    let r = submit(
+        &w,
+        &w.token,
+        "text/plain",
+        "10.1.2.3 and example.com".into(),
+        "",
+    );
     assert_eq!(r["warninglisted"].as_array().map(Vec::len), Some(2), "{r}");
 
     // /metrics shows the matches.
-    let m = reqwest::blocking::get(format!("{}/metrics", w.url)).unwrap().text().unwrap();
+    let m = reqwest::blocking::get(format!("{}/metrics", w.url))
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(m.contains("ward_intel_matches_total"), "{m}");
 }

@@ -9,11 +9,26 @@ use common::{member, Ward};
 use serde_json::{json, Value};
 
 const TLPS: [(&str, &str); 5] = [
-    ("clear", "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"),
-    ("green", "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"),
-    ("amber", "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"),
-    ("amber-strict", "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003"),
-    ("red", "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"),
+    (
+        "clear",
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    ),
+    (
+        "green",
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    ),
+    (
+        "amber",
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    ),
+    (
+        "amber-strict",
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    ),
+    (
+        "red",
+        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+    ),
 ];
 
 fn id(i: usize) -> String {
@@ -54,7 +69,10 @@ fn text(w: &Ward, path: &str, token: &str) -> (u16, String) {
 fn taxii(w: &Ward, path: &str, token: &str) -> (u16, Value) {
     let r = w
         .client()
-        .get(format!("{}/taxii2/api/collections/indicators/{path}", w.url))
+        .get(format!(
+            "{}/taxii2/api/collections/indicators/{path}",
+            w.url
+        ))
         .basic_auth("member", Some(token))
         .header("Accept", "application/taxii+json;version=2.1")
         .send()
@@ -101,14 +119,46 @@ fn every_read_route_by_tlp_and_reader() {
     assert_eq!(resp.status(), 200);
 
     let readers = [
-        Reader { name: "central analyst", token: w.token.clone(), expect: [true, true, true, true, true] },
-        Reader { name: "lead of the source org", token: lead_src, expect: [true, true, true, true, true] },
-        Reader { name: "viewer of the source org", token: viewer_src, expect: [true, true, true, true, true] },
-        Reader { name: "API key of the source org", token: key_src, expect: [true, true, true, true, false] },
-        Reader { name: "lead of another org, same community", token: lead_other, expect: [true, true, true, true, false] },
-        Reader { name: "viewer of another org, same community", token: viewer_other, expect: [true, true, true, true, false] },
-        Reader { name: "lead of an org in another community", token: lead_far, expect: [true, true, false, false, false] },
-        Reader { name: "API key of an org in another community", token: key_far, expect: [true, true, false, false, false] },
+        Reader {
+            name: "central analyst",
+            token: w.token.clone(),
+            expect: [true, true, true, true, true],
+        },
+        Reader {
+            name: "lead of the source org",
+            token: lead_src,
+            expect: [true, true, true, true, true],
+        },
+        Reader {
+            name: "viewer of the source org",
+            token: viewer_src,
+            expect: [true, true, true, true, true],
+        },
+        Reader {
+            name: "API key of the source org",
+            token: key_src,
+            expect: [true, true, true, true, false],
+        },
+        Reader {
+            name: "lead of another org, same community",
+            token: lead_other,
+            expect: [true, true, true, true, false],
+        },
+        Reader {
+            name: "viewer of another org, same community",
+            token: viewer_other,
+            expect: [true, true, true, true, false],
+        },
+        Reader {
+            name: "lead of an org in another community",
+            token: lead_far,
+            expect: [true, true, false, false, false],
+        },
+        Reader {
+            name: "API key of an org in another community",
+            token: key_far,
+            expect: [true, true, false, false, false],
+        },
     ];
 
     let mut cases = 0;

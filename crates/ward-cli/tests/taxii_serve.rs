@@ -171,10 +171,7 @@ fn taxii2_client_against_ward_serve() {
 
     // Protocol errors through the real server.
     let http = w.client();
-    let url = format!(
-        "{}/taxii2/api/collections/indicators/objects/",
-        w.url
-    );
+    let url = format!("{}/taxii2/api/collections/indicators/objects/", w.url);
     let r = http
         .get(&url)
         .header("Accept", "application/taxii+json;version=2.1")

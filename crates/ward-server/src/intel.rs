@@ -74,11 +74,8 @@ fn dist_parts(d: Distribution) -> (i64, Option<i64>) {
 }
 
 fn dist_from_parts(level: i64, group: Option<i64>) -> Distribution {
-    Distribution::from_misp(
-        level.clamp(0, 4) as u8,
-        group.map(|g| g.max(0) as u64),
-    )
-    .unwrap_or(Distribution::OwnOrg)
+    Distribution::from_misp(level.clamp(0, 4) as u8, group.map(|g| g.max(0) as u64))
+        .unwrap_or(Distribution::OwnOrg)
 }
 
 /// Parses `own_org`, `community`, `connected`, `all` or `sharing_group:<n>`.
@@ -253,7 +250,10 @@ fn ts_ms(ms: i64) -> Timestamp {
 }
 
 pub fn kind_from_str(s: &str) -> Option<ObservableKind> {
-    ObservableKind::ALL.iter().copied().find(|k| k.as_str() == s)
+    ObservableKind::ALL
+        .iter()
+        .copied()
+        .find(|k| k.as_str() == s)
 }
 
 /// The record back; `None` (and a log line) when the stored value no longer parses.
@@ -403,7 +403,10 @@ impl IntelRuntime {
 
     /// Loads indicator rows changed since the last refresh into the live matcher and
     /// returns the records that are new or changed (for the retro-hunt).
-    pub async fn refresh(&self, store: &Store) -> Result<Vec<IndicatorRecord>, ward_storage::StoreError> {
+    pub async fn refresh(
+        &self,
+        store: &Store,
+    ) -> Result<Vec<IndicatorRecord>, ward_storage::StoreError> {
         let _one = self.refresh_lock.lock().await;
         let mut changed = Vec::new();
         loop {
@@ -478,16 +481,21 @@ fn level_for(confidence: u8) -> Level {
 
 /// The detection a hit becomes: rule id `ioc:<indicator id>`, level from the indicator's
 /// confidence, the context in the matched fields.
+/// The event a hit is about.
+pub struct HitEvent {
+    pub offset: u64,
+    pub org: String,
+    pub received_at_ms: i64,
+    pub event_json: String,
+    pub host: Option<String>,
+}
+
 pub fn ioc_hit(
     info: &IocInfo,
     field: &str,
     seen: &Observable,
     matched: &Observable,
-    event_offset: u64,
-    org: &str,
-    received_at_ms: i64,
-    event_json: String,
-    host: Option<String>,
+    ev: HitEvent,
     retro: bool,
 ) -> RuleHit {
     // The event's organisation may be outside the indicator's audience: it learns that
@@ -509,11 +517,11 @@ pub fn ioc_hit(
         fields["seen_before_publication"] = Value::Bool(true);
     }
     RuleHit {
-        event_offset,
-        org: org.to_string(),
-        received_at_ms,
-        host,
-        event_json,
+        event_offset: ev.offset,
+        org: ev.org,
+        received_at_ms: ev.received_at_ms,
+        host: ev.host,
+        event_json: ev.event_json,
         rule_id: format!("ioc:{}", info.id),
         rule_title: if retro {
             format!("Indicator seen before publication: {label}")
@@ -565,11 +573,13 @@ pub fn match_event(
             &field,
             &o,
             &hit.matched,
-            rec.offset,
-            &rec.org,
-            rec.received_at_ms,
-            String::from_utf8_lossy(&rec.payload).into_owned(),
-            host.clone(),
+            HitEvent {
+                offset: rec.offset,
+                org: rec.org.clone(),
+                received_at_ms: rec.received_at_ms,
+                event_json: String::from_utf8_lossy(&rec.payload).into_owned(),
+                host: host.clone(),
+            },
             false,
         ));
     }
@@ -628,22 +638,21 @@ fn walk(
             // A value that is one observable (a URL with a query string) is taken whole;
             // only otherwise is it split into tokens.
             let single = Observable::guess(whole).is_some();
-            let tokens: Vec<&str> = if !single
-                && whole.contains(|c: char| " ,;=|\t\"'<>()[]".contains(c))
-            {
-                whole
-                    .split(|c: char| " ,;=|\t\"'<>()[]".contains(c))
-                    .filter(|t| t.len() >= 4)
-                    .take(64)
-                    .collect()
-            } else {
-                vec![whole]
-            };
+            let tokens: Vec<&str> =
+                if !single && whole.contains(|c: char| " ,;=|\t\"'<>()[]".contains(c)) {
+                    whole
+                        .split(|c: char| " ,;=|\t\"'<>()[]".contains(c))
+                        .filter(|t| t.len() >= 4)
+                        .take(64)
+                        .collect()
+                } else {
+                    vec![whole]
+                };
             for t in tokens {
                 let t = t.trim_matches(|c: char| c == '.' || c == ':' || c == '/');
                 if let Some(o) = Observable::guess(t) {
                     if let Observable::Url(_) = &o {
-                        if let Some(h) = url_host(t).and_then(|h| Observable::guess(h)) {
+                        if let Some(h) = url_host(t).and_then(Observable::guess) {
                             push(h);
                         }
                     }
@@ -686,7 +695,11 @@ pub struct RetroEvent {
 /// them, domains their subdomains) within the last `days`. The event search index
 /// implements it once merged; [`LogScan`] is the fallback that reads the event log.
 pub trait RetroSearch: Send + Sync {
-    fn retro_search(&self, observables: &[Observable], days: u32) -> Result<Vec<RetroEvent>, String>;
+    fn retro_search(
+        &self,
+        observables: &[Observable],
+        days: u32,
+    ) -> Result<Vec<RetroEvent>, String>;
 }
 
 /// Scans the event log over the window. Linear in the window's events: fine for the
@@ -696,14 +709,19 @@ pub struct LogScan {
 }
 
 impl RetroSearch for LogScan {
-    fn retro_search(&self, observables: &[Observable], days: u32) -> Result<Vec<RetroEvent>, String> {
+    fn retro_search(
+        &self,
+        observables: &[Observable],
+        days: u32,
+    ) -> Result<Vec<RetroEvent>, String> {
         if observables.is_empty() || days == 0 {
             return Ok(Vec::new());
         }
-        let index = IndicatorIndex::build(observables.iter().enumerate().map(|(i, o)| IndexEntry {
-            observable: o.clone(),
-            meta: IndicatorMeta::new(Uuid::from_u128(i as u128), i64::MIN),
-        }));
+        let index =
+            IndicatorIndex::build(observables.iter().enumerate().map(|(i, o)| IndexEntry {
+                observable: o.clone(),
+                meta: IndicatorMeta::new(Uuid::from_u128(i as u128), i64::MIN),
+            }));
         let from_ms = now_ms() - days as i64 * 86_400_000;
         let mut reader = self.log.reader(0).map_err(|e| e.to_string())?;
         let mut out = Vec::new();
@@ -849,17 +867,19 @@ impl Publisher {
             .collect();
         let observables: Vec<Observable> = listed.iter().map(|r| r.observable.clone()).collect();
         let retro = self.retro.clone();
-        let found = match tokio::task::spawn_blocking(move || retro.retro_search(&observables, days)).await {
-            Ok(Ok(f)) => f,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "retro-hunt failed");
-                return 0;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "retro-hunt task failed");
-                return 0;
-            }
-        };
+        let found =
+            match tokio::task::spawn_blocking(move || retro.retro_search(&observables, days)).await
+            {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "retro-hunt failed");
+                    return 0;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "retro-hunt task failed");
+                    return 0;
+                }
+            };
         if found.is_empty() {
             return 0;
         }
@@ -880,11 +900,13 @@ impl Publisher {
                 &ev.field,
                 &ev.seen,
                 &rec.observable,
-                ev.offset,
-                &ev.org,
-                ev.received_at_ms,
-                ev.event_json,
-                host,
+                HitEvent {
+                    offset: ev.offset,
+                    org: ev.org,
+                    received_at_ms: ev.received_at_ms,
+                    event_json: ev.event_json,
+                    host,
+                },
                 true,
             ));
         }
@@ -937,8 +959,14 @@ mod tests {
         assert!(has("destination.ip=203.0.113.9"), "{got:?}");
         assert!(has("destination.domain=cdn.evil.example"), "{got:?}");
         assert!(has("url.full=login.evil.example"), "{got:?}");
-        assert!(has("url.full=http://login.evil.example:8080/x?y=1"), "{got:?}");
-        assert!(has("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "{got:?}");
+        assert!(
+            has("url.full=http://login.evil.example:8080/x?y=1"),
+            "{got:?}"
+        );
+        assert!(
+            has("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            "{got:?}"
+        );
         assert!(has("d41d8cd98f00b204e9800998ecf8427e"), "{got:?}");
     }
 

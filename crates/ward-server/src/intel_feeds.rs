@@ -97,7 +97,13 @@ pub async fn list_feeds(
 ) -> ApiResult<Json<Vec<FeedView>>> {
     principal.require_central()?;
     Ok(Json(
-        state.store.list_feeds().await?.into_iter().map(view).collect(),
+        state
+            .store
+            .list_feeds()
+            .await?
+            .into_iter()
+            .map(view)
+            .collect(),
     ))
 }
 
@@ -199,17 +205,13 @@ pub async fn run_feed(state: &AppState, feed: &StoredFeed) -> ApiResult<()> {
             tracing::warn!(feed = %feed.name, error = %e, "feed run failed");
             state
                 .registry
-                .counter(
-                    "ward_intel_feed_errors_total",
-                    "Feed runs that failed",
-                    &[],
-                )
+                .counter("ward_intel_feed_errors_total", "Feed runs that failed", &[])
                 .inc();
             cs.record_error(now, &e)
         }
     }
-    let text = serde_json::to_string(&cs)
-        .map_err(|e| ApiError::internal(format!("feed state: {e}")))?;
+    let text =
+        serde_json::to_string(&cs).map_err(|e| ApiError::internal(format!("feed state: {e}")))?;
     state.store.set_feed_state(&feed.name, &text).await?;
     Ok(())
 }
@@ -258,88 +260,101 @@ async fn pull(
         .and_then(parse_distribution)
         .unwrap_or(Distribution::All);
     let source = format!("feed:{}", cfg.name);
-    let (objects, records, skipped, new_cursor): (Vec<Value>, Vec<IndicatorRecord>, u64, Option<String>) =
-        match cfg.kind.as_str() {
-            "stix" => {
-                let bytes = fetch(&cfg.url).await?;
-                let imp = import_bundle(&bytes, &source, tlp).map_err(|e| e.to_string())?;
-                let objs = imp.objects.iter().map(|o| o.to_value()).collect();
-                (objs, imp.indicators, imp.skipped.len() as u64, None)
-            }
-            "taxii" => {
-                let auth = match (&cfg.username, &cfg.password) {
-                    (Some(u), Some(p)) => TaxiiAuth::Basic {
-                        user: u.clone(),
-                        password: p.clone(),
-                    },
-                    (None, Some(p)) => TaxiiAuth::Bearer(p.clone()),
-                    _ => TaxiiAuth::None,
-                };
-                let client = TaxiiClient::new(auth).map_err(|e| e.to_string())?;
-                let coll = cfg.collection.clone().unwrap_or_default();
-                let res = client
-                    .poll(&cfg.url, &coll, cursor.as_deref(), 1000)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let mut parsed = Vec::new();
-                let mut bad = 0u64;
-                for o in &res.objects {
-                    match StixObject::from_value(o.clone()) {
-                        Ok(s) => parsed.push(s),
-                        Err(_) => bad += 1,
-                    }
+    let (objects, records, skipped, new_cursor): (
+        Vec<Value>,
+        Vec<IndicatorRecord>,
+        u64,
+        Option<String>,
+    ) = match cfg.kind.as_str() {
+        "stix" => {
+            let bytes = fetch(&cfg.url).await?;
+            let imp = import_bundle(&bytes, &source, tlp).map_err(|e| e.to_string())?;
+            let objs = imp.objects.iter().map(|o| o.to_value()).collect();
+            (objs, imp.indicators, imp.skipped.len() as u64, None)
+        }
+        "taxii" => {
+            let auth = match (&cfg.username, &cfg.password) {
+                (Some(u), Some(p)) => TaxiiAuth::Basic {
+                    user: u.clone(),
+                    password: p.clone(),
+                },
+                (None, Some(p)) => TaxiiAuth::Bearer(p.clone()),
+                _ => TaxiiAuth::None,
+            };
+            let client = TaxiiClient::new(auth).map_err(|e| e.to_string())?;
+            let coll = cfg.collection.clone().unwrap_or_default();
+            let res = client
+                .poll(&cfg.url, &coll, cursor.as_deref(), 1000)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut parsed = Vec::new();
+            let mut bad = 0u64;
+            for o in &res.objects {
+                match StixObject::from_value(o.clone()) {
+                    Ok(s) => parsed.push(s),
+                    Err(_) => bad += 1,
                 }
-                let imp = import_objects(parsed, &source, tlp);
-                (
-                    res.objects,
-                    imp.indicators,
-                    bad + imp.skipped.len() as u64,
-                    res.cursor,
-                )
             }
-            "misp" => {
-                let base = cfg.url.trim_end_matches('/');
-                let manifest = misp::parse_manifest(&fetch(&format!("{base}/manifest.json")).await?)
-                    .map_err(|e| e.to_string())?;
-                let since: u64 = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-                let mut records = Vec::new();
-                let mut newest = since;
-                for uuid in misp::manifest_changed_since(&manifest, since) {
-                    let ev = misp::parse_event(&fetch(&format!("{base}/{uuid}.json")).await?)
-                        .map_err(|e| format!("event {uuid}: {e}"))?;
-                    records.extend(misp::event_indicators(&ev, &source));
-                }
-                for (_, e) in &manifest {
-                    newest = newest.max(e.timestamp);
-                }
-                (Vec::new(), records, 0, Some(newest.to_string()))
+            let imp = import_objects(parsed, &source, tlp);
+            (
+                res.objects,
+                imp.indicators,
+                bad + imp.skipped.len() as u64,
+                res.cursor,
+            )
+        }
+        "misp" => {
+            let base = cfg.url.trim_end_matches('/');
+            let manifest = misp::parse_manifest(&fetch(&format!("{base}/manifest.json")).await?)
+                .map_err(|e| e.to_string())?;
+            let since: u64 = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+            let mut records = Vec::new();
+            let mut newest = since;
+            for uuid in misp::manifest_changed_since(&manifest, since) {
+                let ev = misp::parse_event(&fetch(&format!("{base}/{uuid}.json")).await?)
+                    .map_err(|e| format!("event {uuid}: {e}"))?;
+                records.extend(misp::event_indicators(&ev, &source));
             }
-            "misp-csv" => {
-                let (r, skipped) = misp::parse_csv(&fetch(&cfg.url).await?, &source, true)
-                    .map_err(|e| e.to_string())?;
-                (Vec::new(), r, skipped, None)
+            for (_, e) in &manifest {
+                newest = newest.max(e.timestamp);
             }
-            "freetext" => {
-                let text = String::from_utf8_lossy(&fetch(&cfg.url).await?).into_owned();
-                let now = Timestamp::now();
-                let r = misp::freetext(&text)
-                    .into_iter()
-                    .map(|o| {
-                        let mut r = IndicatorRecord::from_value(o, &source, now);
-                        r.tlp = tlp;
-                        r
-                    })
-                    .collect();
-                (Vec::new(), r, 0, None)
-            }
-            other => return Err(format!("unknown feed kind {other:?}")),
-        };
+            (Vec::new(), records, 0, Some(newest.to_string()))
+        }
+        "misp-csv" => {
+            let (r, skipped) = misp::parse_csv(&fetch(&cfg.url).await?, &source, true)
+                .map_err(|e| e.to_string())?;
+            (Vec::new(), r, skipped, None)
+        }
+        "freetext" => {
+            let text = String::from_utf8_lossy(&fetch(&cfg.url).await?).into_owned();
+            let now = Timestamp::now();
+            let r = misp::freetext(&text)
+                .into_iter()
+                .map(|o| {
+                    let mut r = IndicatorRecord::from_value(o, &source, now);
+                    r.tlp = tlp;
+                    r
+                })
+                .collect();
+            (Vec::new(), r, 0, None)
+        }
+        other => return Err(format!("unknown feed kind {other:?}")),
+    };
     // Values from CSV, MISP and freetext are also served over TAXII as indicators.
     let objects = if objects.is_empty() && !records.is_empty() {
-        let b = ward_intel::export::stix_bundle(&records, &[], &ward_intel::export::Producer::default());
+        let b = ward_intel::export::stix_bundle(
+            &records,
+            &[],
+            &ward_intel::export::Producer::default(),
+        );
         b["objects"]
             .as_array()
-            .map(|a| a.iter().filter(|o| o["type"] == "indicator").cloned().collect())
+            .map(|a| {
+                a.iter()
+                    .filter(|o| o["type"] == "indicator")
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         objects
@@ -363,10 +378,7 @@ async fn pull(
         .map_err(|e| e.message)?;
     let expired = records
         .iter()
-        .filter(|r| {
-            r.valid_until
-                .is_some_and(|u| u.unix() <= now_ms() / 1000)
-        })
+        .filter(|r| r.valid_until.is_some_and(|u| u.unix() <= now_ms() / 1000))
         .count() as u64;
     Ok((
         ImportCounts {

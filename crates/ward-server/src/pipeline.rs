@@ -303,7 +303,8 @@ impl DetectionConsumer {
                 let (hits, state) = match &batch {
                     Ok(records) if !records.is_empty() => {
                         let evaluated = evaluate(&engine, &batch_filters, records, &bad, &sup);
-                        let hits = collect_hits(&engine, evaluated, corr.as_mut(), intel.as_deref());
+                        let hits =
+                            collect_hits(&engine, evaluated, corr.as_mut(), intel.as_deref());
                         let state = corr
                             .as_ref()
                             .and_then(|c| serde_json::to_string(&c.snapshot()).ok());

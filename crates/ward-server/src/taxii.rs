@@ -26,7 +26,9 @@ use ward_intel::taxii::{
 use ward_intel::tlp::Tlp;
 use ward_storage::intel::{IntelCollection, ObjectQuery, StoredIntelObject, VersionSel};
 
-use crate::intel::{access_meta, caller, IntelCaller, API_ROOT, DEFAULT_COLLECTION, DEFAULT_COLLECTION_ALIAS};
+use crate::intel::{
+    access_meta, caller, IntelCaller, API_ROOT, DEFAULT_COLLECTION, DEFAULT_COLLECTION_ALIAS,
+};
 use crate::state::AppState;
 
 /// The store-backed backend.
@@ -44,7 +46,9 @@ fn role_name(r: Role) -> &'static str {
 }
 
 /// Creates the default collection if it is missing.
-pub async fn ensure_collections(store: &ward_storage::Store) -> Result<(), ward_storage::StoreError> {
+pub async fn ensure_collections(
+    store: &ward_storage::Store,
+) -> Result<(), ward_storage::StoreError> {
     if store
         .list_intel_collections(API_ROOT)
         .await?
@@ -129,7 +133,9 @@ impl StoreBackend {
                 ts => VersionSel::At(
                     Timestamp::parse(ts)
                         .map_err(|_| {
-                            TaxiiError::bad_request(format!("match[version] {ts:?} is not a timestamp"))
+                            TaxiiError::bad_request(format!(
+                                "match[version] {ts:?} is not a timestamp"
+                            ))
                         })?
                         .0
                         .timestamp_millis(),
@@ -169,7 +175,11 @@ impl StoreBackend {
         Ok(Page {
             items: out,
             more,
-            next: if more { last.map(|l| l.to_string()) } else { None },
+            next: if more {
+                last.map(|l| l.to_string())
+            } else {
+                None
+            },
             date_added_first: first.map(micros_ts),
             date_added_last: last.map(micros_ts),
         })
@@ -203,7 +213,9 @@ impl TaxiiBackend for StoreBackend {
     async fn discovery(&self, _p: &IntelCaller) -> Result<Discovery, TaxiiError> {
         Ok(Discovery {
             title: "ward TAXII 2.1".into(),
-            description: Some("Threat intelligence shared by the national centre and its members".into()),
+            description: Some(
+                "Threat intelligence shared by the national centre and its members".into(),
+            ),
             contact: None,
             default: Some(format!("/taxii2/{API_ROOT}/")),
             api_roots: vec![format!("/taxii2/{API_ROOT}/")],
@@ -220,7 +232,11 @@ impl TaxiiBackend for StoreBackend {
         })
     }
 
-    async fn collections(&self, p: &IntelCaller, root: &str) -> Result<Vec<Collection>, TaxiiError> {
+    async fn collections(
+        &self,
+        p: &IntelCaller,
+        root: &str,
+    ) -> Result<Vec<Collection>, TaxiiError> {
         Self::check_root(root)?;
         let role = role_name(p.role());
         Ok(self
@@ -301,7 +317,9 @@ impl TaxiiBackend for StoreBackend {
         Self::check_root(root)?;
         let c = self.collection(collection).await?;
         if c.id != DEFAULT_COLLECTION || !c.write_roles.iter().any(|r| r == role_name(p.role())) {
-            return Err(TaxiiError::forbidden("you may not write to this collection"));
+            return Err(TaxiiError::forbidden(
+                "you may not write to this collection",
+            ));
         }
         let total = objects.len() as u64;
         let mut successes = Vec::new();
@@ -309,7 +327,11 @@ impl TaxiiBackend for StoreBackend {
         let mut good = Vec::new();
         let mut parsed = Vec::new();
         for o in objects {
-            let id = o.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let id = o
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if o.get("spec_version").and_then(Value::as_str) != Some("2.1") {
                 failures.push(json!({"id": id, "message": "object needs spec_version 2.1"}));
                 continue;

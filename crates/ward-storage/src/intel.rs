@@ -469,7 +469,8 @@ impl Store {
     ) -> Result<(Vec<StoredIntelObject>, bool), StoreError> {
         let mut args = Args::default();
         let coll = args.s(q.collection_id.clone());
-        let mut sql = format!("SELECT {OBJECT_COLS} FROM intel_objects o WHERE collection_id = {coll}");
+        let mut sql =
+            format!("SELECT {OBJECT_COLS} FROM intel_objects o WHERE collection_id = {coll}");
         if let Some(t) = q.added_after_us {
             sql += &format!(" AND date_added > {}", args.i(t));
         }

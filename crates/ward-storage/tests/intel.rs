@@ -2,8 +2,7 @@
 
 use ward_storage::intel::{
     IndicatorQuery, IntelAccess, IntelCollection, IntelReader, NewIntelObject, ObjectOutcome,
-    ObjectQuery, StoredFeed, StoredIndicator, VersionSel, DIST_ALL, DIST_COMMUNITY,
-    DIST_OWN_ORG,
+    ObjectQuery, StoredFeed, StoredIndicator, VersionSel, DIST_ALL, DIST_COMMUNITY, DIST_OWN_ORG,
 };
 use ward_storage::Store;
 use ward_testkit::PgDatabase;
@@ -105,7 +104,10 @@ on_both_engines!(objects_versions_and_paging, |store| {
         )
         .await
         .unwrap();
-    assert_eq!(out, vec![ObjectOutcome::Added, ObjectOutcome::AlreadyStored]);
+    assert_eq!(
+        out,
+        vec![ObjectOutcome::Added, ObjectOutcome::AlreadyStored]
+    );
 
     // Pages of 1,000 by the date_added cursor: every latest version exactly once.
     let mut seen = Vec::new();
@@ -125,7 +127,10 @@ on_both_engines!(objects_versions_and_paging, |store| {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen.len(), 2500);
-    let seven: Vec<_> = seen.iter().filter(|o| o.stix_id.ends_with("000000000007")).collect();
+    let seven: Vec<_> = seen
+        .iter()
+        .filter(|o| o.stix_id.ends_with("000000000007"))
+        .collect();
     assert_eq!(seven.len(), 1);
     assert_eq!(seven[0].version_ms, 2000);
 
@@ -134,7 +139,10 @@ on_both_engines!(objects_versions_and_paging, |store| {
     query.ids = vec![seven[0].stix_id.clone()];
     query.versions = vec![VersionSel::All];
     let (all, _) = store.query_intel_objects(&central(), &query).await.unwrap();
-    assert_eq!(all.iter().map(|o| o.version_ms).collect::<Vec<_>>(), vec![1000, 2000]);
+    assert_eq!(
+        all.iter().map(|o| o.version_ms).collect::<Vec<_>>(),
+        vec![1000, 2000]
+    );
     query.versions = vec![VersionSel::First];
     let (first, _) = store.query_intel_objects(&central(), &query).await.unwrap();
     assert_eq!(first.len(), 1);
@@ -203,9 +211,12 @@ fn indicator(id: &str, value: &str, tlp: i64) -> StoredIndicator {
 on_both_engines!(indicators_reports_and_feeds, |store| {
     let a = indicator("indicator--a", "evil.example", 0);
     let b = indicator("indicator--b", "bad.example", 4);
-    let c = store.upsert_indicators(&[a.clone(), b.clone()]).await.unwrap();
+    let c = store
+        .upsert_indicators(&[a.clone(), b.clone()])
+        .await
+        .unwrap();
     assert_eq!((c.added, c.updated, c.unchanged), (2, 0, 0));
-    let c = store.upsert_indicators(&[a.clone()]).await.unwrap();
+    let c = store.upsert_indicators(std::slice::from_ref(&a)).await.unwrap();
     assert_eq!((c.added, c.updated, c.unchanged), (0, 0, 1));
     let mut a2 = a.clone();
     a2.confidence = 90;
@@ -252,7 +263,14 @@ on_both_engines!(indicators_reports_and_feeds, |store| {
     );
     assert_eq!(
         store
-            .report_indicator("indicator--a", true, Some("RJ1"), 1, Some("our test site"), 6_000)
+            .report_indicator(
+                "indicator--a",
+                true,
+                Some("RJ1"),
+                1,
+                Some("our test site"),
+                6_000
+            )
             .await
             .unwrap(),
         1

@@ -153,9 +153,11 @@ pub async fn submit_indicators(
         .unwrap_or_else(|| format!("api:{}", c.owner));
     let tlp_given = params.tlp.is_some();
     // Parsing a large bundle is CPU work: off the runtime.
-    let parsed = tokio::task::spawn_blocking(move || parse_submission(&format, &body, &source, tlp, tlp_given))
-        .await
-        .map_err(|e| ApiError::internal(format!("parser task failed: {e}")))??;
+    let parsed = tokio::task::spawn_blocking(move || {
+        parse_submission(&format, &body, &source, tlp, tlp_given)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("parser task failed: {e}")))??;
     let (objects, records, skipped) = parsed;
     let publisher = state.intel_publisher.clone();
     let tlp_of = |v: &Value| {
