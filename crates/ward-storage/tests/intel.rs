@@ -216,7 +216,10 @@ on_both_engines!(indicators_reports_and_feeds, |store| {
         .await
         .unwrap();
     assert_eq!((c.added, c.updated, c.unchanged), (2, 0, 0));
-    let c = store.upsert_indicators(std::slice::from_ref(&a)).await.unwrap();
+    let c = store
+        .upsert_indicators(std::slice::from_ref(&a))
+        .await
+        .unwrap();
     assert_eq!((c.added, c.updated, c.unchanged), (0, 0, 1));
     let mut a2 = a.clone();
     a2.confidence = 90;
