@@ -218,7 +218,43 @@ fn feeds_pull_and_keep_state() {
     let out = ok(&w.cli(&["intel", "pull", "bundle"]));
     assert!(out.contains("added 1"), "{out}");
 
-    // A feed that fails: the run is recorded with its error, the CLI exits non-zero.
+    // The other intel commands: list (JSON), a plain-list export, a freetext submission.
+    let v: Value =
+        serde_json::from_str(&ok(&w.cli(&["--json", "intel", "list", "--kind", "url"]))).unwrap();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["value"] == "http://dropper.ward-fixture.org/a.bin"),
+        "{v}"
+    );
+    let urls = ok(&w.cli(&["intel", "export", "list", "--kind", "url"]));
+    assert!(
+        urls.lines()
+            .any(|l| l == "http://dropper.ward-fixture.org/a.bin"),
+        "{urls}"
+    );
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(
+        &notes,
+        "beacons to 185.220.101[.]9 and hxxp://stage2.ward-fixture[.]org/x",
+    )
+    .unwrap();
+    let v: Value = serde_json::from_str(&ok(&w.cli(&[
+        "--json",
+        "intel",
+        "submit",
+        notes.to_str().unwrap(),
+        "--format",
+        "freetext",
+        "--tlp",
+        "GREEN",
+    ])))
+    .unwrap();
+    assert_eq!(v["indicators_added"], 2, "{v}");
+    let out = w.cli(&["intel", "export", "list"]);
+    assert_eq!(out.status.code(), Some(3), "a plain list needs --kind");
+
     ok(&w.cli(&[
         "intel",
         "feed",
