@@ -34,7 +34,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/intel/indicators",
-            get(list_indicators).post(submit_indicators),
+            get(list_indicators)
+                .post(submit_indicators)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_SUBMIT_BYTES)),
         )
         .route("/api/v1/intel/indicators/{id}", get(get_indicator))
         .route(
@@ -56,6 +58,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/intel/warninglists", get(warninglists))
 }
+
+/// Largest submission (a national feed's bundle is a few tens of MB).
+pub const MAX_SUBMIT_BYTES: usize = 64 * 1024 * 1024;
 
 async fn intel_caller(state: &AppState, p: Principal) -> ApiResult<IntelCaller> {
     caller(&state.store, &state.cfg.intel, p).await
@@ -94,6 +99,7 @@ fn bad(code: &'static str, m: impl Into<String>) -> ApiError {
         (status = 400, description = "Unreadable body or parameter (invalid_intel, invalid_request)", body = crate::error::ErrorBody),
         (status = 401, description = "No credential", body = crate::error::ErrorBody),
         (status = 403, description = "Viewers cannot publish", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 64 MiB", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
