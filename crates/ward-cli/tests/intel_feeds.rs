@@ -291,3 +291,32 @@ fn feeds_pull_and_keep_state() {
     ]);
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn the_scheduler_runs_due_feeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Ward::start(dir.path(), &[("WARD_INTEL__SCHEDULER_SECS", "1")]);
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "bad.ward-fixture.org\n185.220.101.33\n").unwrap();
+    ok(&w.cli(&[
+        "intel",
+        "feed",
+        "add",
+        "blocklist",
+        "--kind",
+        "freetext",
+        "--from",
+        list.to_str().unwrap(),
+        "--interval",
+        "60",
+    ]));
+    // Nobody pulls: the scheduler finds the new feed due and runs it.
+    let v = w.wait_for("/api/v1/intel/feeds", |v| v[0]["state"]["runs"] == 1);
+    let st = &v[0]["state"];
+    assert_eq!(st["runs"], 1, "{v}");
+    assert_eq!(st["last_counts"]["added"], 2, "{v}");
+    // Not again before its interval.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let (_, v) = w.get("/api/v1/intel/feeds", &w.token);
+    assert_eq!(v[0]["state"]["runs"], 1, "{v}");
+}

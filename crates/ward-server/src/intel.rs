@@ -460,12 +460,6 @@ impl IntelRuntime {
                 break;
             }
         }
-        if self.live.compaction_due() {
-            let now = now_ms() / 1000;
-            // Compaction rebuilds the snapshot; off the runtime would be better for huge
-            // sets, but the delta bound keeps this short.
-            self.live.compact(now);
-        }
         Ok(changed)
     }
 }

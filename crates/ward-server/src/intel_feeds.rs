@@ -428,6 +428,14 @@ pub async fn refresher(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if let Err(e) = state.intel.refresh(&state.store).await {
             tracing::error!(error = %e, "indicator refresh failed");
         }
+        if state.intel.live.compaction_due() {
+            // Rebuilding the snapshot is CPU work proportional to all indicators.
+            let rt = state.intel.clone();
+            let now = now_ms() / 1000;
+            if let Err(e) = tokio::task::spawn_blocking(move || rt.live.compact(now)).await {
+                tracing::error!(error = %e, "matcher compaction failed");
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
