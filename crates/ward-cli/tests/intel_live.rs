@@ -138,6 +138,23 @@ fn live_match_and_retro_hunt() {
         assert!(d["tags"].as_array().unwrap().iter().any(|t| t == "ioc"));
         assert!(d["incident_id"].as_i64().unwrap() > 0);
     }
+    // The hit follows the alerting path: RJ1's contact is notified about the incident.
+    let ioc_incident = detections(&w)
+        .into_iter()
+        .find(|d| d["rule_id"] == ioc)
+        .map(|d| d["incident_id"].clone())
+        .unwrap();
+    let n = w.wait_for("/api/v1/notifications", |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|n| n["incident_id"] == ioc_incident))
+    });
+    assert!(
+        n.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["incident_id"] == ioc_incident && x["org_code"] == "RJ1"),
+        "{n}"
+    );
     let (s, incidents) = w.get("/api/v1/incidents", &w.token);
     assert_eq!(s, 200);
     assert!(

@@ -169,6 +169,21 @@ fn taxii2_client_against_ward_serve() {
     assert_eq!(v["items"][0]["owner_org"], "RJ1");
     assert_eq!(v["items"][0]["tlp"], "TLP:CLEAR");
 
+    // The intel routes are in the OpenAPI document.
+    let (s, doc) = w.get("/api/v1/openapi.json", &w.token);
+    assert_eq!(s, 200);
+    for path in [
+        "/api/v1/intel/indicators",
+        "/api/v1/intel/indicators/{id}/false-positives",
+        "/api/v1/intel/export/{format}",
+        "/api/v1/intel/feeds",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
+    }
+
     // Protocol errors through the real server.
     let http = w.client();
     let url = format!("{}/taxii2/api/collections/indicators/objects/", w.url);
