@@ -154,7 +154,7 @@ impl Api {
         &self,
         method: Method,
         path: &str,
-        content_type: &str,
+        content_type: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<String> {
         let mut req = self
@@ -163,8 +163,11 @@ impl Api {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
         if let Some(b) = body {
-            req = req.header("content-type", content_type).body(b);
+            req = req.body(b);
         }
         let resp = req
             .send()

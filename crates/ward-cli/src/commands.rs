@@ -507,7 +507,8 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         | Command::Scope(_)
         | Command::Scan(_)
         | Command::Findings(_)
-        | Command::Estate(_) => {
+        | Command::Estate(_)
+        | Command::Intel(_) => {
             unreachable_command()?;
         }
     }

@@ -12,6 +12,7 @@ mod demo;
 mod detect;
 mod escalation;
 mod intake;
+mod intel;
 mod scan;
 
 use std::path::PathBuf;
@@ -113,6 +114,9 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Threat intelligence: feeds, indicators, exports.
+    #[command(subcommand)]
+    Intel(intel::IntelCmd),
     /// Run a local stand-in for the GOV.UK Notify API (for tests and offline trials): prints
     /// its API keys and template ids, serves until Ctrl-C.
     NotifyStandin {
@@ -205,6 +209,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scan(c) => scan::scan(c, &client::Api::from_cli(&cli)?, cli.json).await,
         Command::Findings(c) => scan::findings(c, &client::Api::from_cli(&cli)?, cli.json).await,
         Command::Estate(c) => scan::estate(c, &client::Api::from_cli(&cli)?, cli.json).await,
+        Command::Intel(i) => {
+            let api = client::Api::from_cli(&cli)?;
+            intel::run(i, &api, cli.json).await
+        }
         Command::NotifyStandin { listen } => {
             let standin =
                 ward_notify_standin::bind(listen, ward_notify_standin::StandinConfig::default())

@@ -549,7 +549,7 @@ pub async fn findings(cmd: &FindingsCmd, api: &Api, json_mode: bool) -> anyhow::
                 let v: Value = api.get(&q).await?;
                 print(json_mode, &v, FINDING_COLS);
             } else {
-                print!("{}", api.raw(Method::GET, &q, "", None).await?);
+                print!("{}", api.raw(Method::GET, &q, None, None).await?);
             }
         }
         FindingsCmd::Accept { id, until, days } => {
@@ -599,7 +599,7 @@ pub async fn estate(cmd: &EstateCmd, api: &Api, json_mode: bool) -> anyhow::Resu
                 .raw(
                     Method::POST,
                     "/api/v1/assets/import",
-                    "text/csv",
+                    Some("text/csv"),
                     Some(bytes),
                 )
                 .await?;
@@ -753,7 +753,7 @@ async fn pull(api: &Api, feed: &str, source: &str, json_mode: bool) -> anyhow::R
             .raw(
                 Method::POST,
                 &format!("/api/v1/vulns/feeds/{feed}"),
-                "application/json",
+                Some("application/json"),
                 Some(bytes.to_vec()),
             )
             .await?;
@@ -781,7 +781,7 @@ async fn pull(api: &Api, feed: &str, source: &str, json_mode: bool) -> anyhow::R
                 .raw(
                     Method::POST,
                     &format!("/api/v1/vulns/feeds/{feed}"),
-                    "application/json",
+                    Some("application/json"),
                     Some(bytes),
                 )
                 .await

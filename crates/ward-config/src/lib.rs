@@ -77,6 +77,7 @@ pub struct Config {
     pub syslog: SyslogConfig,
     pub scan: ScanConfig,
     pub vulns: VulnsConfig,
+    pub intel: IntelConfig,
 }
 
 impl Default for Config {
@@ -97,6 +98,7 @@ impl Default for Config {
             syslog: SyslogConfig::default(),
             scan: ScanConfig::default(),
             vulns: VulnsConfig::default(),
+            intel: IntelConfig::default(),
         }
     }
 }
@@ -472,6 +474,41 @@ impl Default for VulnsConfig {
             kev_url: None,
             kev_interval_secs: 3600,
             tick_ms: 10_000,
+        }
+    }
+}
+
+/// Threat intelligence: indicator matching, retro-hunt, feeds and the TAXII 2.1 server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntelConfig {
+    /// Check every event's observables against the indicators as it arrives.
+    pub live_matching: bool,
+    /// When indicators arrive, search this many days of past events for them (0 = off).
+    pub retro_hunt_days: u32,
+    /// How often the server picks up indicators added by other nodes or feeds (ms).
+    pub refresh_ms: u64,
+    /// How often the feed scheduler looks for due connectors (seconds).
+    pub scheduler_secs: u64,
+    /// Directory of extra MISP warninglists (`list.json` files, e.g. a clone of
+    /// MISP/misp-warninglists/lists); the shipped lists are always loaded.
+    pub warninglists_dir: Option<PathBuf>,
+    /// Owner recorded for indicators central analysts publish.
+    pub national_org: String,
+    /// Largest TAXII page.
+    pub taxii_max_page: usize,
+}
+
+impl Default for IntelConfig {
+    fn default() -> Self {
+        IntelConfig {
+            live_matching: true,
+            retro_hunt_days: 30,
+            refresh_ms: 2000,
+            scheduler_secs: 30,
+            warninglists_dir: None,
+            national_org: "NATIONAL".into(),
+            taxii_max_page: 1000,
         }
     }
 }

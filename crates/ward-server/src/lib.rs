@@ -30,10 +30,13 @@ pub mod auth;
 pub mod error;
 pub mod escalation;
 pub mod intake;
+pub mod intel;
+pub mod intel_feeds;
 pub mod pipeline;
 pub mod scan;
 pub mod state;
 pub mod syslog;
+pub mod taxii;
 pub mod vulns;
 pub mod web;
 
@@ -451,15 +454,43 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let (channel_set, notify_client) = channels(&cfg)?;
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        channel_set,
+        DispatcherConfig {
+            poll_interval: Duration::from_millis(cfg.notify.poll_interval_ms.max(10)),
+            max_attempts: cfg.notify.max_attempts.max(1),
+            ..DispatcherConfig::default()
+        },
+        registry.clone(),
+    );
+    let wake = dispatcher.waker();
     let incident_policy = IncidentPolicy {
         local_window_ms: cfg.incidents.local_window_secs as i64 * 1000,
         national_window_ms: cfg.incidents.national_window_secs as i64 * 1000,
         national_min_orgs: cfg.incidents.national_min_orgs,
         public_url: public_url.clone(),
     };
-    let scan_hub = scan::ScanHub::new(store.clone(), &cfg, incident_policy, registry.clone());
+    let scan_hub = scan::ScanHub::new(
+        store.clone(),
+        &cfg,
+        incident_policy.clone(),
+        registry.clone(),
+    );
     store.interrupt_unfinished_scan_runs(now_ms()).await?;
     scan_hub.vulns.reload().await?;
+    let intel = Arc::new(intel::IntelRuntime::new(cfg.intel.clone(), &registry));
+    taxii::ensure_collections(&store).await?;
+    // Everything stored so far goes into the matcher before events are checked; it was
+    // retro-hunted when it arrived.
+    intel.refresh(&store).await?;
+    let intel_publisher = intel::Publisher {
+        store: store.clone(),
+        runtime: intel.clone(),
+        retro: Arc::new(intel::LogScan { log: log.clone() }),
+        grouper: Arc::new(IncidentGrouper::new(incident_policy.clone())),
+        dispatcher_wake: wake.clone(),
+    };
     let state = AppState::new(Inner {
         cfg: cfg.clone(),
         store: store.clone(),
@@ -472,21 +503,12 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         started_at_ms: now_ms(),
         intake: Default::default(),
         scan: scan_hub.clone(),
+        intel: intel.clone(),
+        intel_publisher,
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        channel_set,
-        DispatcherConfig {
-            poll_interval: Duration::from_millis(cfg.notify.poll_interval_ms.max(10)),
-            max_attempts: cfg.notify.max_attempts.max(1),
-            ..DispatcherConfig::default()
-        },
-        registry.clone(),
-    );
-    let wake = dispatcher.waker();
     tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
     if let Some(client) = notify_client {
         let acks = ward_alerting::SmsAcks {
@@ -516,18 +538,22 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
             store: store.clone(),
             log: log.clone(),
             engine,
-            grouper: IncidentGrouper::new(IncidentPolicy {
-                local_window_ms: cfg.incidents.local_window_secs as i64 * 1000,
-                national_window_ms: cfg.incidents.national_window_secs as i64 * 1000,
-                national_min_orgs: cfg.incidents.national_min_orgs,
-                public_url,
-            }),
+            grouper: IncidentGrouper::new(incident_policy),
             batch_events: cfg.detection.batch_events,
             dispatcher_wake: wake,
             registry: registry.clone(),
+            intel: cfg.intel.live_matching.then(|| intel.clone()),
         };
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
     }
+    tasks.push(tokio::spawn(intel_feeds::scheduler(
+        state.clone(),
+        shutdown_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(intel_feeds::refresher(
+        state.clone(),
+        shutdown_rx.clone(),
+    )));
     // JetStream applies its own retention (the stream's max_age and max_bytes).
     if let LogEngine::Embedded(embedded) = &log_engine {
         tasks.push(tokio::spawn(retention(
@@ -560,6 +586,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         .route("/incidents/{id}", get(web::incident_page))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .nest_service("/taxii2", taxii::service(state.clone()))
         .with_state(state.clone());
     let mut http_shutdown = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {

@@ -29,6 +29,8 @@ pub struct DetectionConsumer {
     pub batch_events: usize,
     pub dispatcher_wake: Arc<Notify>,
     pub registry: Arc<Registry>,
+    /// Indicator matching of every event (None: off).
+    pub intel: Option<Arc<crate::intel::IntelRuntime>>,
 }
 
 /// The host an event is about, from whichever layout it uses.
@@ -144,9 +146,18 @@ fn collect_hits(
     engine: &Engine,
     evaluated: Vec<Evaluated<'_>>,
     mut correlator: Option<&mut Correlator>,
+    intel: Option<&crate::intel::IntelRuntime>,
 ) -> Vec<RuleHit> {
     let mut out = Vec::new();
     for ev in evaluated {
+        if let Some(rt) = intel {
+            out.extend(crate::intel::match_event(
+                rt,
+                ev.record,
+                &ev.event,
+                event_host(&ev.event),
+            ));
+        }
         if let Some(c) = correlator.as_deref_mut() {
             let time = ward_detect::event_time_ms(&ev.event).unwrap_or(ev.record.received_at_ms);
             for alert in c.process(&ev.record.org, time, &ev.event, &ev.detections) {
@@ -286,12 +297,14 @@ impl DetectionConsumer {
             let mut corr = correlator.take();
             let batch_filters = filters.clone();
             let sup = suppressed.clone();
+            let intel = self.intel.clone();
             let read = tokio::task::spawn_blocking(move || {
                 let batch = r.read_batch(batch_events);
                 let (hits, state) = match &batch {
                     Ok(records) if !records.is_empty() => {
                         let evaluated = evaluate(&engine, &batch_filters, records, &bad, &sup);
-                        let hits = collect_hits(&engine, evaluated, corr.as_mut());
+                        let hits =
+                            collect_hits(&engine, evaluated, corr.as_mut(), intel.as_deref());
                         let state = corr
                             .as_ref()
                             .and_then(|c| serde_json::to_string(&c.snapshot()).ok());

@@ -27,6 +27,8 @@ pub struct Inner {
     pub intake: crate::syslog::Intake,
     /// The scanner, its runs and schedules, and the estate's vulnerability matching.
     pub scan: Arc<crate::scan::ScanHub>,
+    pub intel: Arc<crate::intel::IntelRuntime>,
+    pub intel_publisher: crate::intel::Publisher,
 }
 
 impl AppState {

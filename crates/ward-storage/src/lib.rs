@@ -23,6 +23,7 @@
 
 mod advisories;
 mod escalation;
+pub mod intel;
 mod scan;
 mod secrets;
 mod sources;

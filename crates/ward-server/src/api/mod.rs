@@ -6,6 +6,7 @@ pub mod escalation;
 pub mod estate;
 pub mod events;
 pub mod incidents;
+pub mod intel;
 pub mod members;
 pub mod openapi;
 pub mod scan;
@@ -61,4 +62,5 @@ pub fn router() -> Router<AppState> {
         .merge(uploads::routes())
         .merge(scan::routes())
         .merge(estate::routes())
+        .merge(intel::routes())
 }

@@ -2,7 +2,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{escalation, estate, events, incidents, members, scan, sources, status, uploads};
+use super::{
+    escalation, estate, events, incidents, intel, members, scan, sources, status, uploads,
+};
 
 struct BearerAuth;
 
@@ -51,6 +53,10 @@ impl Modify for BearerAuth {
         scan::list_findings, scan::set_finding_status,
         estate::list_assets, estate::add_assets, estate::import_csv, estate::org_exposures,
         estate::national_exposures, estate::list_feeds, estate::pull_feed, estate::list_drafts,
+        intel::submit_indicators, intel::list_indicators, intel::get_indicator,
+        intel::report_sighting, intel::report_false_positive, intel::export_indicators,
+        intel::warninglists,
+        crate::intel_feeds::list_feeds, crate::intel_feeds::add_feed, crate::intel_feeds::run_feed_now,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -62,6 +68,7 @@ impl Modify for BearerAuth {
         (name = "escalation", description = "Escalation policies, on-call rotas, silences, triage, acknowledgement and Notify callbacks"),
         (name = "scan", description = "Authorised scanning: scopes, runs, findings"),
         (name = "estate", description = "Members' estates, vulnerability feeds and exposures"),
+        (name = "intel", description = "Threat intelligence: indicators, sightings, exports, feeds (TAXII 2.1 is served at /taxii2/)"),
     )
 )]
 pub struct ApiDoc;
