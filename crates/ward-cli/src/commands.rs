@@ -498,7 +498,8 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         | Command::NotifyStandin { .. }
         | Command::Rules(_)
         | Command::Hunt(_)
-        | Command::Import(_) => {
+        | Command::Import(_)
+        | Command::Search(_) => {
             unreachable_command()?;
         }
     }

@@ -8,6 +8,8 @@ mod client;
 mod commands;
 mod demo;
 mod detect;
+mod search;
+mod search_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +68,9 @@ enum Command {
     Filter(commands::FilterCmd),
     /// Send NDJSON event files with an organisation's API key.
     Send(commands::SendArgs),
+    /// Search stored events by observable (IP, CIDR, domain, hash…), organisation, host,
+    /// class, time and free text.
+    Search(search::SearchArgs),
     /// Incidents, national first.
     #[command(subcommand)]
     Incidents(commands::IncidentsCmd),
@@ -156,6 +161,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(i) => {
             let api = client::Api::from_cli(&cli)?;
             detect::import(i, &api, cli.json).await
+        }
+        Command::Search(s) => {
+            let api = client::Api::from_cli(&cli)?;
+            search::run(s, &api, cli.json).await
         }
         Command::NotifyStandin { listen } => {
             let standin =

@@ -21,10 +21,14 @@
 //! # let _ = key; Ok(()) }
 //! ```
 
+pub mod search;
 mod secrets;
 mod store;
 mod tx;
 
+pub use search::{
+    Cursor, EventIndex, IndexedEvent, ObservableQuery, RetroHit, SearchHit, SearchPage, SearchQuery,
+};
 pub use secrets::{hash_token, new_api_key_secret, new_user_token};
 pub use store::{NewContact, OutboxUpdate, Store};
 pub use tx::{DetectionTx, NewDetection, NewIncident, NewOutbox, OpenIncident};

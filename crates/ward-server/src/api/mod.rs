@@ -5,6 +5,7 @@ pub mod events;
 pub mod incidents;
 pub mod members;
 pub mod openapi;
+pub mod search;
 pub mod status;
 
 use axum::routing::{delete, get, post};
@@ -14,6 +15,7 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(search::routes())
         .route("/api/v1/events", post(events::post_events))
         .route(
             "/api/v1/organisations",

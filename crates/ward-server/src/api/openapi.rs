@@ -2,7 +2,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, incidents, members, status};
+use super::{events, incidents, members, search, status};
 
 struct BearerAuth;
 
@@ -38,6 +38,7 @@ impl Modify for BearerAuth {
         incidents::change_status,
         incidents::list_notifications,
         status::status,
+        search::search, search::retro_search,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -46,6 +47,7 @@ impl Modify for BearerAuth {
         (name = "members", description = "Organisations, keys, contacts and users"),
         (name = "incidents", description = "Detections, incidents and notifications"),
         (name = "status", description = "The pipeline"),
+        (name = "search", description = "Event search and retro-hunt"),
     )
 )]
 pub struct ApiDoc;
