@@ -50,25 +50,46 @@ pub struct SearchBench {
 
 fn dst_ip(n: u32) -> String {
     // Public-looking addresses outside the private ranges.
-    format!("{}.{}.{}.{}", 23 + (n >> 16) % 150, (n >> 8) & 255, n & 255, 1 + n % 7)
+    format!(
+        "{}.{}.{}.{}",
+        23 + (n >> 16) % 150,
+        (n >> 8) & 255,
+        n & 255,
+        1 + n % 7
+    )
 }
 fn domain(n: u32) -> String {
     format!("host{n}.example{}.com", n % 97)
 }
 fn md5(n: u32) -> String {
-    format!("{:032x}", (n as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+    format!(
+        "{:032x}",
+        (n as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+    )
 }
 fn user(n: u32) -> String {
     format!("user{n:05}")
 }
 
 /// One synthetic EVE record for event `i` of `total`.
-fn record(i: u64, total: u64, orgs: u32, days: u32, now: i64, rng: &mut StdRng) -> (String, String) {
+fn record(
+    i: u64,
+    total: u64,
+    orgs: u32,
+    days: u32,
+    now: i64,
+    rng: &mut StdRng,
+) -> (String, String) {
     let org = format!("B{:05}", i % u64::from(orgs));
     let span = i64::from(days) * DAY_MS;
     let time = now - span + (i as i64).saturating_mul(span) / total.max(1) as i64;
     let ts = ward_model::clock::rfc3339(time).replace('Z', "+0000");
-    let src = format!("10.{}.{}.{}", i % u64::from(orgs), rng.gen_range(0..=255), rng.gen_range(1..255));
+    let src = format!(
+        "10.{}.{}.{}",
+        i % u64::from(orgs),
+        rng.gen_range(0..=255),
+        rng.gen_range(1..255)
+    );
     // A few addresses are everywhere (resolvers, update servers), most are rare.
     let dst = if rng.gen_bool(0.05) {
         "8.8.8.8".to_string()
@@ -138,7 +159,10 @@ async fn measure(store: &Store, engine: &'static str, b: &SearchBench) -> anyhow
                 })
             })
             .collect();
-        observables += batch.iter().map(|e| e.observables.len() as u64).sum::<u64>();
+        observables += batch
+            .iter()
+            .map(|e| e.observables.len() as u64)
+            .sum::<u64>();
         let t = Instant::now();
         store
             .index_batch("bench", &batch, written + n)
@@ -160,17 +184,44 @@ async fn measure(store: &Store, engine: &'static str, b: &SearchBench) -> anyhow
     };
     type Make = Box<dyn Fn(&mut StdRng) -> SearchQuery>;
     let cases: Vec<(&'static str, Make)> = vec![
-        ("ip", Box::new(move |r: &mut StdRng| query(Some("ip"), dst_ip(r.gen_range(0..DST_IPS)))) as Make),
-        ("domain", Box::new(move |r: &mut StdRng| query(Some("domain"), domain(r.gen_range(0..DOMAINS))))),
-        ("hash", Box::new(move |r: &mut StdRng| query(Some("hash"), md5(r.gen_range(0..HASHES))))),
-        ("any kind", Box::new(move |r: &mut StdRng| query(None, domain(r.gen_range(0..DOMAINS))))),
-        ("hot ip (5% of events)", Box::new(move |_: &mut StdRng| query(Some("ip"), "8.8.8.8".into()))),
-        ("ip /24 block", Box::new(move |r: &mut StdRng| {
-            let ip = dst_ip(r.gen_range(0..DST_IPS));
-            let net = ip.rsplit_once('.').map(|(a, _)| a.to_string()).unwrap_or_default();
-            query(Some("ip"), format!("{net}.0/24"))
-        })),
-        ("absent", Box::new(move |r: &mut StdRng| query(Some("ip"), format!("192.0.2.{}", r.gen_range(1..255))))),
+        (
+            "ip",
+            Box::new(move |r: &mut StdRng| query(Some("ip"), dst_ip(r.gen_range(0..DST_IPS))))
+                as Make,
+        ),
+        (
+            "domain",
+            Box::new(move |r: &mut StdRng| query(Some("domain"), domain(r.gen_range(0..DOMAINS)))),
+        ),
+        (
+            "hash",
+            Box::new(move |r: &mut StdRng| query(Some("hash"), md5(r.gen_range(0..HASHES)))),
+        ),
+        (
+            "any kind",
+            Box::new(move |r: &mut StdRng| query(None, domain(r.gen_range(0..DOMAINS)))),
+        ),
+        (
+            "hot ip (5% of events)",
+            Box::new(move |_: &mut StdRng| query(Some("ip"), "8.8.8.8".into())),
+        ),
+        (
+            "ip /24 block",
+            Box::new(move |r: &mut StdRng| {
+                let ip = dst_ip(r.gen_range(0..DST_IPS));
+                let net = ip
+                    .rsplit_once('.')
+                    .map(|(a, _)| a.to_string())
+                    .unwrap_or_default();
+                query(Some("ip"), format!("{net}.0/24"))
+            }),
+        ),
+        (
+            "absent",
+            Box::new(move |r: &mut StdRng| {
+                query(Some("ip"), format!("192.0.2.{}", r.gen_range(1..255)))
+            }),
+        ),
     ];
     let mut lookups = Vec::new();
     for (name, make) in &cases {
@@ -240,7 +291,10 @@ async fn drop_postgres(admin: &str, name: &str) {
 
 pub async fn run(b: &SearchBench, json_mode: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let sqlite_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let sqlite_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
     let sqlite = Store::connect(&sqlite_url, 4).await?;
     let mut all = vec![measure(&sqlite, "sqlite", b).await?];
     sqlite.close().await;
@@ -290,7 +344,11 @@ pub async fn run(b: &SearchBench, json_mode: bool) -> anyhow::Result<()> {
     for f in &all {
         line.push_str(&format!(
             "{:>26}",
-            format!("{:.0} ({} obs)", f.events as f64 / f.write_secs.max(1e-9), f.observables)
+            format!(
+                "{:.0} ({} obs)",
+                f.events as f64 / f.write_secs.max(1e-9),
+                f.observables
+            )
         ));
     }
     println!("{line}");

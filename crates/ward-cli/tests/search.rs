@@ -58,7 +58,10 @@ fn events_are_found_by_observable_and_text_within_what_the_caller_may_see() {
     }
     // Newest first: the Zeek connection (11:43:20.110) and the Suricata alert (11:43:20.114)
     // come before the DNS answer of 11:01.
-    let times: Vec<i64> = hits(&v).iter().map(|h| h["time"].as_i64().unwrap()).collect();
+    let times: Vec<i64> = hits(&v)
+        .iter()
+        .map(|h| h["time"].as_i64().unwrap())
+        .collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
     assert_eq!(hits(&v)[2]["class"], "dns_activity", "{v}");
 
@@ -72,7 +75,10 @@ fn events_are_found_by_observable_and_text_within_what_the_caller_may_see() {
     assert_eq!(hits(&v)[0]["event"]["event_type"], "dns", "{v}");
 
     // A file hash from Sysmon, and the same event by free text and by class.
-    let (_, v) = w.get(&format!("/api/v1/search?ioc={MD5}&kind=hash&from=0"), &w.token);
+    let (_, v) = w.get(
+        &format!("/api/v1/search?ioc={MD5}&kind=hash&from=0"),
+        &w.token,
+    );
     assert_eq!(hits(&v).len(), 1, "{v}");
     assert_eq!(hits(&v)[0]["class"], "process_activity", "{v}");
     assert_eq!(hits(&v)[0]["host"], "WS-0142.trust.nhs.uk", "{v}");
@@ -94,9 +100,19 @@ fn events_are_found_by_observable_and_text_within_what_the_caller_may_see() {
     // Bad input says what was wrong.
     let (s, v) = w.get("/api/v1/search?ioc=10.0.0.0/8&from=0", &w.token);
     assert_eq!(s, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("addresses"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("addresses"),
+        "{v}"
+    );
     let (s, v) = w.get("/api/v1/search?since=forever", &w.token);
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_since")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_since")),
+        "{v}"
+    );
 
     // Retro-hunt: central analysts only.
     let retro = serde_json::json!({"observables": [
@@ -108,13 +124,26 @@ fn events_are_found_by_observable_and_text_within_what_the_caller_may_see() {
 
     // The CLI.
     let out = w.cli(&["search", "--ioc", IP, "--since", "20000d", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(hits(&v).len(), 3, "{v}");
-    let out = w.cli(&["search", "--text", "WINWORD", "--org", "RJ1", "--since", "20000d"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = w.cli(&[
+        "search", "--text", "WINWORD", "--org", "RJ1", "--since", "20000d",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("1 events") && text.contains("WS-0142"), "{text}");
+    assert!(
+        text.contains("1 events") && text.contains("WS-0142"),
+        "{text}"
+    );
 
     // The search page.
     let page = w
@@ -125,7 +154,10 @@ fn events_are_found_by_observable_and_text_within_what_the_caller_may_see() {
         .unwrap()
         .text()
         .unwrap();
-    assert!(page.contains("3 events") && page.contains("B82005"), "{page}");
+    assert!(
+        page.contains("3 events") && page.contains("B82005"),
+        "{page}"
+    );
 
     // A viewer of B82005 sees B82005's connection and nothing of RJ1's.
     let (s, v) = w.post_json(
@@ -144,11 +176,26 @@ fn events_are_found_by_observable_and_text_within_what_the_caller_may_see() {
     assert!(hits(&v).is_empty(), "{v}");
     let (s, _) = w.post_json("/api/v1/search/retro", &viewer, &retro);
     assert_eq!(s, 403);
-    let out = w
-        .cli(&["search", "--ioc", IP, "--org", "RJ1", "--since", "20000d", "--token", &viewer]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = w.cli(&[
+        "search", "--ioc", IP, "--org", "RJ1", "--since", "20000d", "--token", &viewer,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The index's own counters.
-    let metrics = w.client().get(format!("{}/metrics", w.url)).send().unwrap().text().unwrap();
-    assert!(metrics.contains("ward_search_indexed_events_total 4"), "{metrics}");
+    let metrics = w
+        .client()
+        .get(format!("{}/metrics", w.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("ward_search_indexed_events_total 4"),
+        "{metrics}"
+    );
 }

@@ -115,7 +115,10 @@ impl IndexConsumer {
             let max = self.batch_events.max(1);
             let read = tokio::task::spawn_blocking(move || {
                 let batch = r.read_batch(max).map(|records| {
-                    records.iter().map(to_indexed).collect::<Vec<IndexedEvent>>()
+                    records
+                        .iter()
+                        .map(to_indexed)
+                        .collect::<Vec<IndexedEvent>>()
                 });
                 (r, batch)
             })

@@ -33,17 +33,33 @@ pub async fn search_page(
     };
     let mut b = String::from("<h1>ward — search</h1><p><a href=\"/\">← incidents</a></p>");
     b.push_str("<form method=\"get\" action=\"/search\">");
-    b.push_str(&field("ioc", "IP, CIDR, domain, hash, user or e-mail", params.ioc.as_deref(), 40));
+    b.push_str(&field(
+        "ioc",
+        "IP, CIDR, domain, hash, user or e-mail",
+        params.ioc.as_deref(),
+        40,
+    ));
     b.push_str(&field("text", "Text", params.text.as_deref(), 24));
     b.push_str("<br>");
     b.push_str(&field("org", "Organisations", params.org.as_deref(), 12));
     b.push_str(&field("host", "Host", params.host.as_deref(), 16));
     b.push_str(&field("class", "Class", params.class.as_deref(), 16));
-    b.push_str(&field("since", "Since", Some(params.since.as_deref().unwrap_or("30d")), 5));
+    b.push_str(&field(
+        "since",
+        "Since",
+        Some(params.since.as_deref().unwrap_or("30d")),
+        5,
+    ));
     b.push_str("<button>Search</button></form>");
-    let asked = [&params.ioc, &params.text, &params.host, &params.class, &params.org]
-        .iter()
-        .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()));
+    let asked = [
+        &params.ioc,
+        &params.text,
+        &params.host,
+        &params.class,
+        &params.org,
+    ]
+    .iter()
+    .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()));
     if asked {
         match run_search(&state, &p, &params).await {
             Ok(r) => {
@@ -83,12 +99,21 @@ pub async fn search_page(
                     let mut next = params.clone();
                     next.cursor = Some(c.clone());
                     if let Ok(qs) = serde_urlencoded_like(&next) {
-                        let _ = write!(b, "<p><a href=\"/search?{}\">Next page →</a></p>", escape(&qs));
+                        let _ = write!(
+                            b,
+                            "<p><a href=\"/search?{}\">Next page →</a></p>",
+                            escape(&qs)
+                        );
                     }
                 }
             }
             Err(e) => {
-                let _ = write!(b, "<p class=\"sev4\">{}: {}</p>", escape(e.code), escape(&e.message));
+                let _ = write!(
+                    b,
+                    "<p class=\"sev4\">{}: {}</p>",
+                    escape(e.code),
+                    escape(&e.message)
+                );
             }
         }
     }

@@ -217,8 +217,9 @@ pub fn normalise(kind: &str, value: &str) -> Option<String> {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
             .then(|| d.to_ascii_lowercase())
         }
-        "hash" => (matches!(v.len(), 32 | 40 | 64 | 128) && v.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| v.to_ascii_lowercase()),
+        "hash" => (matches!(v.len(), 32 | 40 | 64 | 128)
+            && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| v.to_ascii_lowercase()),
         "email" => v.contains('@').then(|| v.to_ascii_lowercase()),
         "url" => Some(v.to_string()),
         "user" => {
@@ -249,7 +250,10 @@ pub fn candidates(value: &str) -> Vec<(String, String)> {
 /// [`MAX_CIDR_ADDRESSES`].
 pub fn cidr_addresses(cidr: &str) -> Result<Vec<String>, StoreError> {
     let bad = |why: &str| StoreError::Invalid(format!("CIDR block {cidr:?}: {why}"));
-    let (addr, bits) = cidr.trim().split_once('/').ok_or_else(|| bad("no /prefix"))?;
+    let (addr, bits) = cidr
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| bad("no /prefix"))?;
     let ip: IpAddr = addr.parse().map_err(|_| bad("not an IP address"))?;
     let bits: u32 = bits.parse().map_err(|_| bad("prefix is not a number"))?;
     let width = if ip.is_ipv4() { 32 } else { 128 };
@@ -266,14 +270,22 @@ pub fn cidr_addresses(cidr: &str) -> Result<Vec<String>, StoreError> {
     }
     let out = match ip {
         IpAddr::V4(v4) => {
-            let mask = if host_bits == 32 { 0 } else { u32::MAX << host_bits };
+            let mask = if host_bits == 32 {
+                0
+            } else {
+                u32::MAX << host_bits
+            };
             let base = u32::from(v4) & mask;
             (0..count as u32)
                 .map(|i| std::net::Ipv4Addr::from(base + i).to_string())
                 .collect()
         }
         IpAddr::V6(v6) => {
-            let mask = if host_bits == 128 { 0 } else { u128::MAX << host_bits };
+            let mask = if host_bits == 128 {
+                0
+            } else {
+                u128::MAX << host_bits
+            };
             let base = u128::from(v6) & mask;
             (0..count)
                 .map(|i| std::net::Ipv6Addr::from(base + i).to_string())
@@ -300,7 +312,9 @@ fn decompress(bytes: &[u8], offset: u64) -> Result<String, StoreError> {
     flate2::read::DeflateDecoder::new(bytes)
         .read_to_string(&mut out)
         .map_err(|e| {
-            StoreError::Invalid(format!("indexed record at log offset {offset} is unreadable: {e}"))
+            StoreError::Invalid(format!(
+                "indexed record at log offset {offset} is unreadable: {e}"
+            ))
         })?;
     Ok(out)
 }
@@ -384,8 +398,7 @@ fn resolve(o: &ObservableQuery) -> Result<Vec<(String, String)>, StoreError> {
     let invalid = |why: String| StoreError::Invalid(why);
     match o.kind.as_deref() {
         Some("ip") | None
-            if o
-                .value
+            if o.value
                 .split_once('/')
                 .is_some_and(|(a, _)| a.trim().parse::<IpAddr>().is_ok()) =>
         {
@@ -541,13 +554,10 @@ impl Store {
                 .await?;
             let more = rows.len() > limit;
             rows.truncate(limit);
-            let next_cursor = more
-                .then(|| rows.last())
-                .flatten()
-                .map(|c| Cursor {
-                    time_ms: c.hit.time_ms,
-                    offset: c.hit.offset,
-                });
+            let next_cursor = more.then(|| rows.last()).flatten().map(|c| Cursor {
+                time_ms: c.hit.time_ms,
+                offset: c.hit.offset,
+            });
             let mut hits = Vec::with_capacity(rows.len());
             for c in rows {
                 let mut hit = c.hit;
@@ -864,22 +874,25 @@ mod tests {
     #[test]
     fn values_normalise_like_the_model() {
         assert_eq!(normalise("ip", " 10.0.0.1 ").as_deref(), Some("10.0.0.1"));
-        assert_eq!(normalise("ip", "2001:DB8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(
+            normalise("ip", "2001:DB8::1").as_deref(),
+            Some("2001:db8::1")
+        );
         assert_eq!(normalise("ip", "nope"), None);
         assert_eq!(
             normalise("domain", "Evil.Example.COM.").as_deref(),
             Some("evil.example.com")
         );
         assert_eq!(normalise("hash", "ABC"), None);
-        assert_eq!(
-            normalise("user", "CORP\\alice").as_deref(),
-            Some("alice")
-        );
+        assert_eq!(normalise("user", "CORP\\alice").as_deref(), Some("alice"));
     }
 
     #[test]
     fn any_kind_candidates() {
-        assert_eq!(candidates("10.0.0.1"), vec![("ip".into(), "10.0.0.1".into())]);
+        assert_eq!(
+            candidates("10.0.0.1"),
+            vec![("ip".into(), "10.0.0.1".into())]
+        );
         let md5 = "d41d8cd98f00b204e9800998ecf8427e".to_ascii_uppercase();
         assert!(candidates(&md5).contains(&("hash".into(), md5.to_ascii_lowercase())));
         let c = candidates("evil.example");

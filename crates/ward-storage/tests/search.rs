@@ -2,9 +2,7 @@
 
 use std::collections::HashMap;
 
-use ward_storage::{
-    EventIndex, IndexedEvent, ObservableQuery, SearchQuery, Store, StoreError,
-};
+use ward_storage::{EventIndex, IndexedEvent, ObservableQuery, SearchQuery, Store, StoreError};
 use ward_testkit::PgDatabase;
 
 #[macro_use]
@@ -45,15 +43,33 @@ fn ev(offset: u64, org: &str, days_ago: i64, host: &str, obs: &[(&str, &str)]) -
 fn corpus() -> Vec<IndexedEvent> {
     vec![
         ev(0, "RJ1", 40, "ws-1", &[("ip", "203.0.113.9")]),
-        ev(1, "RJ1", 20, "ws-1", &[("ip", "203.0.113.9"), ("domain", "evil.example")]),
+        ev(
+            1,
+            "RJ1",
+            20,
+            "ws-1",
+            &[("ip", "203.0.113.9"), ("domain", "evil.example")],
+        ),
         ev(2, "B82005", 10, "gp-1", &[("ip", "203.0.113.9")]),
         ev(3, "B82005", 5, "gp-1", &[("hash", MD5)]),
-        ev(4, "RJ1", 3, "ws-2", &[("ip", "198.51.100.7"), ("user", "alice")]),
+        ev(
+            4,
+            "RJ1",
+            3,
+            "ws-2",
+            &[("ip", "198.51.100.7"), ("user", "alice")],
+        ),
         ev(5, "RJ1", 2, "ws-2", &[]),
         ev(6, "RJ1", 1, "ws-1", &[("domain", "good.example")]),
         ev(7, "B82005", 1, "gp-2", &[("ip", "198.51.100.200")]),
         ev(8, "RJ1", 0, "ws-3", &[("email", "alice@rj1.example")]),
-        ev(9, "B82005", 0, "gp-1", &[("hash", MD5), ("ip", "2001:db8::1")]),
+        ev(
+            9,
+            "B82005",
+            0,
+            "gp-1",
+            &[("hash", MD5), ("ip", "2001:db8::1")],
+        ),
     ]
 }
 
@@ -112,7 +128,10 @@ on_both_engines!(observable_lookups, |store| {
     let page = store.search(&by(None, "198.51.100.0/24")).await.unwrap();
     assert_eq!(offsets(&page), vec![7, 4]);
     let too_big = store.search(&by(Some("ip"), "10.0.0.0/8")).await;
-    assert!(matches!(too_big, Err(StoreError::Invalid(_))), "{too_big:?}");
+    assert!(
+        matches!(too_big, Err(StoreError::Invalid(_))),
+        "{too_big:?}"
+    );
     // Absent value, bad kind, bad value.
     assert!(store
         .search(&by(None, "192.0.2.1"))
@@ -224,7 +243,10 @@ on_both_engines!(retro_hunt, |store| {
         ("domain".to_string(), "nothing.example".to_string()),
         ("ip".to_string(), "garbage".to_string()),
     ];
-    let hits = store.retro_search(&iocs, 30, NOW + 1000, 100).await.unwrap();
+    let hits = store
+        .retro_search(&iocs, 30, NOW + 1000, 100)
+        .await
+        .unwrap();
     let got: Vec<(u64, &str, &str)> = hits
         .iter()
         .map(|h| (h.offset, h.org.as_str(), h.kind.as_str()))
@@ -241,11 +263,19 @@ on_both_engines!(retro_hunt, |store| {
     assert_eq!(hits[0].value, MD5);
     // A longer lookback reaches the 40-day-old event; the cap is respected.
     assert_eq!(
-        store.retro_search(&iocs, 45, NOW + 1000, 100).await.unwrap().len(),
+        store
+            .retro_search(&iocs, 45, NOW + 1000, 100)
+            .await
+            .unwrap()
+            .len(),
         5
     );
     assert_eq!(
-        store.retro_search(&iocs, 45, NOW + 1000, 2).await.unwrap().len(),
+        store
+            .retro_search(&iocs, 45, NOW + 1000, 2)
+            .await
+            .unwrap()
+            .len(),
         2
     );
 });
@@ -258,7 +288,12 @@ on_both_engines!(retention_per_member, |store| {
         .collect();
     let removed = store.prune(30, &per_org, NOW).await.unwrap();
     // RJ1 loses events 0, 1 and 4 (older than 2 days); B82005 loses 2 (older than 7).
-    let left = offsets(&store.search(&SearchQuery::between(0, NOW + DAY)).await.unwrap());
+    let left = offsets(
+        &store
+            .search(&SearchQuery::between(0, NOW + DAY))
+            .await
+            .unwrap(),
+    );
     assert_eq!(left, vec![9, 8, 7, 6, 5, 3]);
     assert_eq!(removed, 4);
     // Observables went with their events: the IP of event 1 and 2 is gone.
@@ -270,7 +305,11 @@ on_both_engines!(retention_per_member, |store| {
         .is_empty());
     // An organisation without its own setting falls back to the default.
     store
-        .index_batch("search", &[ev(10, "RXX", 31, "x", &[("ip", "192.0.2.1")])], 11)
+        .index_batch(
+            "search",
+            &[ev(10, "RXX", 31, "x", &[("ip", "192.0.2.1")])],
+            11,
+        )
         .await
         .unwrap();
     assert_eq!(store.prune(30, &per_org, NOW).await.unwrap(), 1);

@@ -122,13 +122,13 @@ fn orgs_in_scope(p: &Principal, asked: Option<&str>) -> ApiResult<Vec<String>> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let ods: OdsCode = code
-            .parse()
-            .map_err(|e: ward_model::InvalidOdsCode| {
-                ApiError::bad_request("invalid_ods_code", e.to_string())
-            })?;
+        let ods: OdsCode = code.parse().map_err(|e: ward_model::InvalidOdsCode| {
+            ApiError::bad_request("invalid_ods_code", e.to_string())
+        })?;
         if !p.can_read_org(&ods) {
-            return Err(ApiError::forbidden(format!("you may not read {ods}'s data")));
+            return Err(ApiError::forbidden(format!(
+                "you may not read {ods}'s data"
+            )));
         }
         asked_codes.push(ods.to_string());
     }
@@ -150,7 +150,9 @@ fn view(hit: SearchHit) -> SearchHitView {
         class: hit.class,
         format: hit.format,
         parsed: hit.parsed,
-        matched: hit.matched.map(|(kind, value)| MatchedObservable { kind, value }),
+        matched: hit
+            .matched
+            .map(|(kind, value)| MatchedObservable { kind, value }),
         event,
     }
 }
@@ -173,7 +175,12 @@ pub async fn run_search(
         .filter(|c| !c.is_empty())
         .map(|c| c.parse::<Cursor>())
         .transpose()?;
-    let nonempty = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let nonempty = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let q = SearchQuery {
         from_ms: from,
         to_ms: to,
