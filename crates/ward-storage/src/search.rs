@@ -840,7 +840,7 @@ impl EventIndex for Store {
                 });
             }
         }
-        out.sort_by(|a, b| (b.time_ms, b.offset).cmp(&(a.time_ms, a.offset)));
+        out.sort_by_key(|h| std::cmp::Reverse((h.time_ms, h.offset)));
         out.truncate(max_hits);
         Ok(out)
     }
