@@ -437,13 +437,46 @@ struct Candidate {
     body: Vec<u8>,
 }
 
-fn candidate_from_row(row: &AnyRow, with_match: bool) -> Result<Candidate, StoreError> {
+impl Candidate {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            time_ms: self.hit.time_ms,
+            offset: self.hit.offset,
+        }
+    }
+}
+
+/// Time range, organisations and the page position, on the table aliased `t`.
+fn time_org_cursor(sql: &mut Sql, t: &str, q: &SearchQuery, cursor: Option<Cursor>) {
+    sql.push(&format!("{t}.event_time >= ")).int(q.from_ms);
+    sql.push(&format!(" AND {t}.event_time < ")).int(q.to_ms);
+    if !q.orgs.is_empty() {
+        sql.push(&format!(" AND {t}.org_code IN ("));
+        for (i, o) in q.orgs.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.str(o);
+        }
+        sql.push(")");
+    }
+    if let Some(c) = cursor {
+        sql.push(&format!(" AND ({t}.event_time < "))
+            .int(c.time_ms)
+            .push(&format!(" OR ({t}.event_time = "))
+            .int(c.time_ms)
+            .push(&format!(" AND {t}.log_offset < "))
+            .int(c.offset as i64)
+            .push("))");
+    }
+}
+
+fn candidate_from_row(
+    row: &AnyRow,
+    matched: Option<(String, String)>,
+) -> Result<Candidate, StoreError> {
     let offset = row.try_get::<i64, _>("log_offset")?.max(0) as u64;
-    let matched = if with_match {
-        Some((row.try_get("kind")?, row.try_get("value")?))
-    } else {
-        None
-    };
+
     Ok(Candidate {
         hit: SearchHit {
             offset,
@@ -462,75 +495,119 @@ fn candidate_from_row(row: &AnyRow, with_match: bool) -> Result<Candidate, Store
 }
 
 impl Store {
-    /// One page of candidates in index order, from `cursor` on (exclusive).
+    /// Up to `limit` candidates in index order after `cursor`, with the position after the
+    /// last index row read and whether the index ran out.
     async fn candidates_page(
         &self,
         q: &SearchQuery,
         pairs: Option<&[(String, String)]>,
         cursor: Option<Cursor>,
         limit: usize,
-    ) -> Result<Vec<Candidate>, StoreError> {
-        let mut sql = Sql::default();
-        sql.push(
-            "SELECT e.log_offset, e.org_code, e.event_time, e.received_at, e.host, e.class, e.format, e.parsed, e.body",
-        );
-        // The time and org conditions go on whichever table drives the plan: the observable
-        // index when there is an observable, the events' (org, time) index otherwise.
-        let t = match pairs {
-            Some(pairs) => {
-                sql.push(", o.kind, o.value FROM search_observables o JOIN search_events e ON e.log_offset = o.log_offset WHERE ");
-                observable_condition(&mut sql, "o", pairs);
-                sql.push(" AND ");
-                "o"
-            }
-            None => {
-                sql.push(" FROM search_events e WHERE ");
-                "e"
-            }
-        };
-        sql.push(&format!("{t}.event_time >= ")).int(q.from_ms);
-        sql.push(&format!(" AND {t}.event_time < ")).int(q.to_ms);
-        if !q.orgs.is_empty() {
-            sql.push(&format!(" AND {t}.org_code IN ("));
-            for (i, o) in q.orgs.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.str(o);
-            }
-            sql.push(")");
+    ) -> Result<(Vec<Candidate>, Option<Cursor>, bool), StoreError> {
+        if let Some(pairs) = pairs {
+            return self.observable_candidates(q, pairs, cursor, limit).await;
         }
+        let mut sql = Sql::default();
+        sql.push("SELECT e.log_offset, e.org_code, e.event_time, e.received_at, e.host, e.class, e.format, e.parsed, e.body FROM search_events e WHERE ");
+        time_org_cursor(&mut sql, "e", q, cursor);
         if let Some(h) = &q.host {
             sql.push(" AND e.host = ").str(h);
         }
         if let Some(c) = &q.class {
             sql.push(" AND e.class = ").str(c);
         }
-        if let Some(c) = cursor {
-            sql.push(&format!(" AND ({t}.event_time < "))
-                .int(c.time_ms)
-                .push(&format!(" OR ({t}.event_time = "))
-                .int(c.time_ms)
-                .push(&format!(" AND {t}.log_offset < "))
-                .int(c.offset as i64)
-                .push("))");
-        }
-        sql.push(&format!(
-            " ORDER BY {t}.event_time DESC, {t}.log_offset DESC LIMIT "
-        ))
-        .int(limit as i64);
+        sql.push(" ORDER BY e.event_time DESC, e.log_offset DESC LIMIT ")
+            .int(limit as i64);
         let rows = sql.query().fetch_all(&self.pool).await?;
-        let mut out: Vec<Candidate> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let c = candidate_from_row(row, pairs.is_some())?;
-            // One event can hold the value under two kinds (a domain that is also a user
-            // name); rows of one event are adjacent in this order.
-            if out.last().is_some_and(|l| l.hit.offset == c.hit.offset) {
-                continue;
+        let exhausted = rows.len() < limit;
+        let out = rows
+            .iter()
+            .map(|r| candidate_from_row(r, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pos = out.last().map(Candidate::cursor).or(cursor);
+        Ok((out, pos, exhausted))
+    }
+
+    /// Observable search in two steps: the observable index alone gives the offsets (newest
+    /// first), then the events are read by offset. A join lets the planner walk events by time
+    /// and probe the observables for each, which is a scan when the value list is long (CIDR).
+    async fn observable_candidates(
+        &self,
+        q: &SearchQuery,
+        pairs: &[(String, String)],
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<Candidate>, Option<Cursor>, bool), StoreError> {
+        let mut out: Vec<Candidate> = Vec::new();
+        let mut pos = cursor;
+        loop {
+            let mut sql = Sql::default();
+            sql.push("SELECT o.kind, o.value, o.event_time, o.log_offset FROM search_observables o WHERE ");
+            observable_condition(&mut sql, "o", pairs);
+            sql.push(" AND ");
+            time_org_cursor(&mut sql, "o", q, pos);
+            sql.push(" ORDER BY o.event_time DESC, o.log_offset DESC LIMIT ")
+                .int(limit as i64);
+            let rows = sql.query().fetch_all(&self.pool).await?;
+            let exhausted = rows.len() < limit;
+            let mut found: Vec<(u64, i64, String, String)> = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let offset = r.try_get::<i64, _>("log_offset")?.max(0) as u64;
+                // One event can hold the value under two kinds (a domain that is also a user
+                // name); its rows are adjacent in this order.
+                if found.last().is_some_and(|l| l.0 == offset) {
+                    continue;
+                }
+                found.push((
+                    offset,
+                    r.try_get("event_time")?,
+                    r.try_get("kind")?,
+                    r.try_get("value")?,
+                ));
             }
-            out.push(c);
+            if let Some(last) = found.last() {
+                pos = Some(Cursor {
+                    time_ms: last.1,
+                    offset: last.0,
+                });
+            }
+            if !found.is_empty() {
+                let mut sql = Sql::default();
+                sql.push("SELECT e.log_offset, e.org_code, e.event_time, e.received_at, e.host, e.class, e.format, e.parsed, e.body FROM search_events e WHERE e.log_offset IN (");
+                for (i, f) in found.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.int(f.0 as i64);
+                }
+                sql.push(")");
+                if let Some(h) = &q.host {
+                    sql.push(" AND e.host = ").str(h);
+                }
+                if let Some(c) = &q.class {
+                    sql.push(" AND e.class = ").str(c);
+                }
+                let mut by_offset: HashMap<u64, Candidate> = HashMap::new();
+                for r in sql.query().fetch_all(&self.pool).await? {
+                    let c = candidate_from_row(&r, None)?;
+                    by_offset.insert(c.hit.offset, c);
+                }
+                for (offset, _, kind, value) in found {
+                    if let Some(mut c) = by_offset.remove(&offset) {
+                        c.hit.matched = Some((kind, value));
+                        out.push(c);
+                    }
+                }
+            }
+            if out.len() >= limit {
+                out.truncate(limit);
+                let pos = out.last().map(Candidate::cursor);
+                return Ok((out, pos, false));
+            }
+            if exhausted {
+                return Ok((out, pos, true));
+            }
         }
-        Ok(out)
     }
 
     async fn search_sql(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
@@ -549,15 +626,17 @@ impl Store {
             .filter(|t| !t.is_empty())
             .map(|t| t.to_lowercase());
         let Some(needle) = needle else {
-            let mut rows = self
+            let (mut rows, pos, exhausted) = self
                 .candidates_page(q, pairs.as_deref(), q.cursor, limit + 1)
                 .await?;
-            let more = rows.len() > limit;
-            rows.truncate(limit);
-            let next_cursor = more.then(|| rows.last()).flatten().map(|c| Cursor {
-                time_ms: c.hit.time_ms,
-                offset: c.hit.offset,
-            });
+            let next_cursor = if rows.len() > limit {
+                rows.truncate(limit);
+                rows.last().map(Candidate::cursor)
+            } else if exhausted {
+                None
+            } else {
+                pos
+            };
             let mut hits = Vec::with_capacity(rows.len());
             for c in rows {
                 let mut hit = c.hit;
@@ -579,10 +658,9 @@ impl Store {
         let needle = std::sync::Arc::new(needle);
         loop {
             let want = 500.min(budget - page.scanned as usize).max(1);
-            let rows = self
+            let (rows, pos, exhausted) = self
                 .candidates_page(q, pairs.as_deref(), cursor, want)
                 .await?;
-            let exhausted = rows.len() < want;
             let n = needle.clone();
             let matched = tokio::task::spawn_blocking(move || {
                 rows.into_iter()
@@ -617,6 +695,8 @@ impl Store {
             if exhausted {
                 return Ok(page);
             }
+            // Rows the host or class filter dropped still move the scan on.
+            cursor = pos.or(cursor);
             if page.scanned as usize >= budget {
                 page.scan_limited = true;
                 page.next_cursor = cursor;
