@@ -49,6 +49,9 @@ pub enum BenchCmd {
     /// Threat intelligence: indicator import (STIX, CSV), memory for 10 million indicators,
     /// observables checked per second, a TAXII page of 1,000 objects.
     Intel,
+    /// The search index: events/s written, then observable lookups over 30 days (p50/p99),
+    /// on SQLite and PostgreSQL side by side.
+    Search(crate::search_bench::SearchBench),
     /// A full 65,535-port TCP connect scan of loopback, side by side with
     /// `nmap -sT -p- 127.0.0.1`: both times, the ratio, and whether open ports agree.
     Scan {
@@ -164,6 +167,7 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 pub async fn run(cmd: &BenchCmd, json_mode: bool) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Ingest(b) => ingest(b, json_mode).await,
+        BenchCmd::Search(b) => crate::search_bench::run(b, json_mode).await,
         BenchCmd::Detect(b) => tokio::task::block_in_place(|| crate::detect::bench(b, json_mode)),
         BenchCmd::Parse { mb, formats } => {
             let mut list = Vec::new();

@@ -508,7 +508,8 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
         | Command::Scan(_)
         | Command::Findings(_)
         | Command::Estate(_)
-        | Command::Intel(_) => {
+        | Command::Intel(_)
+        | Command::Search(_) => {
             unreachable_command()?;
         }
     }

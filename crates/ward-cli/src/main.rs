@@ -14,6 +14,8 @@ mod escalation;
 mod intake;
 mod intel;
 mod scan;
+mod search;
+mod search_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +82,9 @@ enum Command {
     Upload(intake::UploadArgs),
     /// Send NDJSON event files with an organisation's API key.
     Send(commands::SendArgs),
+    /// Search stored events by observable (IP, CIDR, domain, hash…), organisation, host,
+    /// class, time and free text.
+    Search(search::SearchArgs),
     /// Incidents, national first.
     #[command(subcommand)]
     Incidents(commands::IncidentsCmd),
@@ -212,6 +217,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Intel(i) => {
             let api = client::Api::from_cli(&cli)?;
             intel::run(i, &api, cli.json).await
+        }
+        Command::Search(s) => {
+            let api = client::Api::from_cli(&cli)?;
+            search::run(s, &api, cli.json).await
         }
         Command::NotifyStandin { listen } => {
             let standin =

@@ -78,6 +78,7 @@ pub struct Config {
     pub scan: ScanConfig,
     pub vulns: VulnsConfig,
     pub intel: IntelConfig,
+    pub search: SearchConfig,
 }
 
 impl Default for Config {
@@ -99,6 +100,7 @@ impl Default for Config {
             scan: ScanConfig::default(),
             vulns: VulnsConfig::default(),
             intel: IntelConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }
@@ -509,6 +511,37 @@ impl Default for IntelConfig {
             warninglists_dir: None,
             national_org: "NATIONAL".into(),
             taxii_max_page: 1000,
+        }
+    }
+}
+
+/// The event search index: events by organisation and time, observables by value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Index every stored event (needed by `ward search`, the search page and retro-hunts).
+    pub enabled: bool,
+    /// Events taken from the log per index transaction.
+    pub batch_events: usize,
+    /// Days an event stays searchable, for organisations without their own setting.
+    pub retention_days: u32,
+    /// Per-organisation retention in days, by ODS code (overrides `retention_days`).
+    pub retention_days_by_org: std::collections::BTreeMap<String, u32>,
+    /// How often the index is pruned to the retention, in seconds.
+    pub prune_interval_secs: u64,
+    /// Most candidate records one free-text search reads before answering with a cursor.
+    pub text_scan_limit: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            enabled: true,
+            batch_events: 2048,
+            retention_days: 90,
+            retention_days_by_org: std::collections::BTreeMap::new(),
+            prune_interval_secs: 3600,
+            text_scan_limit: 50_000,
         }
     }
 }

@@ -34,11 +34,13 @@ pub mod intel;
 pub mod intel_feeds;
 pub mod pipeline;
 pub mod scan;
+pub mod search;
 pub mod state;
 pub mod syslog;
 pub mod taxii;
 pub mod vulns;
 pub mod web;
+pub mod web_search;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -546,6 +548,22 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         };
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
     }
+    if cfg.search.enabled {
+        let index: Arc<dyn ward_storage::EventIndex> = Arc::new(store.clone());
+        let consumer = search::IndexConsumer {
+            index: index.clone(),
+            log: log.clone(),
+            batch_events: cfg.search.batch_events,
+            registry: registry.clone(),
+        };
+        tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(search::prune_loop(
+            index,
+            cfg.clone(),
+            registry.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(intel_feeds::scheduler(
         state.clone(),
         shutdown_rx.clone(),
@@ -584,6 +602,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         .route("/", get(web::index))
         .route("/login", get(web::login_get).post(web::login_post))
         .route("/incidents/{id}", get(web::incident_page))
+        .route("/search", get(web_search::search_page))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .nest_service("/taxii2", taxii::service(state.clone()))

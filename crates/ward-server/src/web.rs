@@ -33,7 +33,7 @@ table{border-collapse:collapse;margin-bottom:1.5rem;width:100%}th,td{border-bott
 th{background:#f0f4f5}.national{background:#fde8e8}.sev4{color:#d5281b;font-weight:bold}.sev3{color:#ed8b00;font-weight:bold}\
 .muted{color:#4c6272}.pill{display:inline-block;padding:0 .4rem;border-radius:.6rem;background:#e8edee;margin-right:.2rem}";
 
-fn page(title: &str, refresh: bool, body: &str) -> Html<String> {
+pub(crate) fn page(title: &str, refresh: bool, body: &str) -> Html<String> {
     let meta = if refresh {
         "<meta http-equiv=\"refresh\" content=\"3\">"
     } else {
@@ -45,12 +45,12 @@ fn page(title: &str, refresh: bool, body: &str) -> Html<String> {
     ))
 }
 
-async fn principal(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+pub(crate) async fn principal(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
     let token = credential(headers)?;
     authenticate(state, &token).await.ok().flatten()
 }
 
-fn login_form(message: &str) -> Response {
+pub(crate) fn login_form(message: &str) -> Response {
     let body = format!(
         "<h1>ward</h1><p>{}</p><form method=\"post\" action=\"/login\"><label>Personal token <input name=\"token\" type=\"password\" size=\"60\"></label> <button>Sign in</button></form>",
         escape(message)
@@ -142,10 +142,11 @@ async fn render_index(
     let mut b = String::new();
     let _ = write!(
         b,
-        "<h1>ward</h1><p class=\"muted\">{} organisations · {} incidents · {} detections · refreshed every 3 s</p>",
+        "<h1>ward</h1><p class=\"muted\">{} organisations · {} incidents · {} detections · refreshed every 3 s</p>{}",
         orgs.len(),
         incidents.len(),
-        detections
+        detections,
+        crate::web_search::SEARCH_LINK
     );
     b.push_str("<h2>Incidents</h2><table><tr><th>#</th><th>Scope</th><th>Severity</th><th>Title</th><th>Organisations</th><th>Detections</th><th>Opened</th><th>Last seen</th><th>Status</th></tr>");
     for i in &incidents {

@@ -25,6 +25,7 @@ mod advisories;
 mod escalation;
 pub mod intel;
 mod scan;
+pub mod search;
 mod secrets;
 mod sources;
 mod store;
@@ -39,6 +40,9 @@ pub use scan::{
     AdvisoryDraftRecord, AppliedFindings, AssetRecord, FindingFilter, FindingIdentity,
     FindingRecord, NewRefusal, ObservedFinding, ScanRefusalRecord, ScanRunRecord, ScanScopeRecord,
     ScopeAuditEntry,
+};
+pub use search::{
+    Cursor, EventIndex, IndexedEvent, ObservableQuery, RetroHit, SearchHit, SearchPage, SearchQuery,
 };
 pub use secrets::{hash_token, new_api_key_secret, new_user_token};
 pub use sources::{LogSource, SourceKind};

@@ -10,6 +10,7 @@ pub mod intel;
 pub mod members;
 pub mod openapi;
 pub mod scan;
+pub mod search;
 pub mod sources;
 pub mod status;
 pub mod uploads;
@@ -21,6 +22,7 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(search::routes())
         .route("/api/v1/events", post(events::post_events))
         .route(
             "/api/v1/organisations",

@@ -3,7 +3,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    escalation, estate, events, incidents, intel, members, scan, sources, status, uploads,
+    escalation, estate, events, incidents, intel, members, scan, search, sources, status, uploads,
 };
 
 struct BearerAuth;
@@ -57,6 +57,7 @@ impl Modify for BearerAuth {
         intel::report_sighting, intel::report_false_positive, intel::export_indicators,
         intel::warninglists,
         crate::intel_feeds::list_feeds, crate::intel_feeds::add_feed, crate::intel_feeds::run_feed_now,
+        search::search, search::retro_search,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -69,6 +70,7 @@ impl Modify for BearerAuth {
         (name = "scan", description = "Authorised scanning: scopes, runs, findings"),
         (name = "estate", description = "Members' estates, vulnerability feeds and exposures"),
         (name = "intel", description = "Threat intelligence: indicators, sightings, exports, feeds (TAXII 2.1 is served at /taxii2/)"),
+        (name = "search", description = "Event search and retro-hunt"),
     )
 )]
 pub struct ApiDoc;
