@@ -559,6 +559,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
         tasks.push(tokio::spawn(search::prune_loop(
             index,
+            store.clone(),
             cfg.clone(),
             registry.clone(),
             shutdown_rx.clone(),

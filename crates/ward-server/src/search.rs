@@ -198,6 +198,7 @@ pub fn retention_overrides(cfg: &ward_config::Config) -> HashMap<String, u32> {
 /// Prunes the index to each member's retention every `search.prune_interval_secs`.
 pub async fn prune_loop(
     index: Arc<dyn EventIndex>,
+    store: ward_storage::Store,
     cfg: ward_config::Config,
     registry: Arc<Registry>,
     mut shutdown: watch::Receiver<bool>,
@@ -214,7 +215,17 @@ pub async fn prune_loop(
     );
     let every = Duration::from_secs(cfg.search.prune_interval_secs.max(1));
     loop {
-        let overrides = retention_overrides(&cfg);
+        // Configured overrides, then what each member's retention is set to in the store
+        // (`ward retention set`), which wins.
+        let mut overrides = retention_overrides(&cfg);
+        match store.list_retention().await {
+            Ok(rows) => {
+                overrides.extend(rows.into_iter().map(|(org, days)| (org.to_string(), days)))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "members' retention not read; using configuration")
+            }
+        }
         match index
             .prune(cfg.search.retention_days, &overrides, now_ms())
             .await
