@@ -2,6 +2,8 @@
 //! these routes.
 
 pub mod advisories;
+pub mod advisory_chases;
+pub mod contact_channels;
 pub mod escalation;
 pub mod events;
 pub mod incidents;
@@ -57,4 +59,6 @@ pub fn router() -> Router<AppState> {
         .merge(advisories::routes())
         .merge(sources::routes())
         .merge(uploads::routes())
+        .merge(contact_channels::routes())
+        .merge(advisory_chases::routes())
 }
