@@ -3,7 +3,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
-use ward_channels::{Channel, DeliveryOutcome, LogChannel, OutboundMessage, Recipient};
+use ward_channels::webhook::WebhookChannel;
+use ward_channels::{
+    Channel, DeliveryOutcome, LogChannel, OutboundMessage, Recipient, WebhookFormat,
+};
 use ward_model::clock::now_ms;
 use ward_model::records::Notification;
 use ward_storage::{OutboxUpdate, Store};
@@ -20,6 +23,9 @@ pub type MarkUncertain = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct ChannelSet {
     pub sms: Arc<dyn Channel>,
     pub email: Arc<dyn Channel>,
+    /// Posts `webhook` rows, signed with the contact's own secret; `None`: webhook rows fail
+    /// permanently (and a chase fails over to the contact's next channel).
+    pub webhook: Option<Arc<WebhookChannel>>,
     pub mark_uncertain: Option<MarkUncertain>,
 }
 
@@ -29,6 +35,7 @@ impl ChannelSet {
         ChannelSet {
             sms: Arc::new(LogChannel),
             email: Arc::new(LogChannel),
+            webhook: None,
             mark_uncertain: None,
         }
     }
@@ -39,6 +46,44 @@ impl ChannelSet {
             "email" => Some((self.email.clone(), Recipient::Email(n.destination.clone()))),
             _ => None,
         }
+    }
+
+    /// Sends a `webhook` row: the URL is the row's destination, the format and the secret are
+    /// the contact's as stored now (a secret rotated between retries takes effect at once).
+    async fn send_webhook(&self, store: &Store, n: &Notification) -> DeliveryOutcome {
+        let Some(webhook) = &self.webhook else {
+            return DeliveryOutcome::Permanent {
+                reason: "webhooks are not enabled on this server".into(),
+            };
+        };
+        let settings = match n.contact_id {
+            Some(id) => match store.contact_channels(id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    return DeliveryOutcome::Retryable {
+                        reason: format!("cannot read contact {id}'s webhook settings: {e}"),
+                        retry_after: None,
+                    }
+                }
+            },
+            None => None,
+        };
+        let format = match settings.as_ref().map(|s| s.webhook_format.as_str()) {
+            Some("teams") => WebhookFormat::Teams,
+            Some("slack") => WebhookFormat::Slack,
+            _ => WebhookFormat::Json,
+        };
+        let msg = OutboundMessage::new(
+            n.reference.clone(),
+            Recipient::Webhook {
+                url: n.destination.clone(),
+                format,
+            },
+            n.subject.clone(),
+            n.body.clone(),
+        );
+        let secret = settings.as_ref().and_then(|s| s.webhook_secret.as_deref());
+        webhook.send_with_secret(&msg, secret).await
     }
 }
 
@@ -174,6 +219,7 @@ async fn deliver(
     let started = Instant::now();
     let attempted_at = now_ms();
     let outcome = match channels.route(n) {
+        None if n.channel == "webhook" => channels.send_webhook(store, n).await,
         Some((channel, recipient)) => {
             let msg = OutboundMessage::new(
                 n.reference.clone(),

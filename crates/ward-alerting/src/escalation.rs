@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
+use ward_model::channels::{channel_order, ContactChannels};
 use ward_model::escalation::{Chase, EscalationPolicy, EscalationStep, StepTarget};
 use ward_model::records::Contact;
 use ward_model::Severity;
@@ -107,16 +108,21 @@ pub async fn start_chase(
         .await?)
 }
 
-fn destination<'a>(c: &'a Contact, channel: &str) -> Option<&'a str> {
+fn destination<'a>(
+    c: &'a Contact,
+    settings: Option<&'a ContactChannels>,
+    channel: &str,
+) -> Option<&'a str> {
     match channel {
         "sms" => c.phone.as_deref(),
         "email" => c.email.as_deref(),
+        "webhook" => settings.and_then(|s| s.webhook_url.as_deref()),
         _ => None,
     }
 }
 
 /// Channels the dispatcher can send on; a policy naming another is refused when stored.
-pub const CHASE_CHANNELS: &[&str] = &["sms", "email"];
+pub const CHASE_CHANNELS: &[&str] = ward_model::channels::CONTACT_CHANNELS;
 
 /// Checks a policy's steps before they are stored; the error names the bad part.
 pub fn validate_steps(steps: &[EscalationStep]) -> Result<(), String> {
@@ -309,10 +315,20 @@ impl Escalator {
                 1,
             );
         }
-        let messages: Vec<ChaseMessage> = recipients
-            .iter()
-            .filter_map(|c| self.message(chase, chase.steps_fired, c, &step.channels, now))
-            .collect();
+        let mut messages: Vec<ChaseMessage> = Vec::with_capacity(recipients.len());
+        for c in &recipients {
+            let settings = self.store.contact_channels(c.id).await?;
+            if let Some(m) = self.message(
+                chase,
+                chase.steps_fired,
+                c,
+                settings.as_ref(),
+                &step.channels,
+                now,
+            ) {
+                messages.push(m);
+            }
+        }
         let next = next_due(policy, chase.steps_fired, now);
         if self
             .store
@@ -406,15 +422,19 @@ impl Escalator {
         chase: &Chase,
         step_no: i64,
         contact: &Contact,
+        settings: Option<&ContactChannels>,
         channels: &[String],
         now: i64,
     ) -> Option<ChaseMessage> {
-        let usable: Vec<&String> = channels
+        // The contact's own order of preference, within what the step allows, decides which
+        // channel goes first; the rest are its failover, in that order.
+        let ordered = channel_order(channels, settings.map(|s| &s.channels[..]).unwrap_or(&[]));
+        let usable: Vec<&String> = ordered
             .iter()
-            .filter(|ch| destination(contact, ch).is_some())
+            .filter(|ch| destination(contact, settings, ch).is_some())
             .collect();
         let (first, rest) = usable.split_first()?;
-        let destination = destination(contact, first)?.to_string();
+        let destination = destination(contact, settings, first)?.to_string();
         Some(ChaseMessage {
             incident_id: if chase.target_kind == "incident" {
                 chase.target_id
@@ -456,6 +476,7 @@ impl Escalator {
         };
         for f in self.store.failover_due(deadline).await? {
             let contact = self.store.get_contact(f.contact_id).await?;
+            let settings = self.store.contact_channels(f.contact_id).await?;
             let base = f
                 .reference
                 .strip_suffix(&format!("-{}", f.channel))
@@ -466,7 +487,7 @@ impl Escalator {
                 let mut rest = f.failover_channels.clone();
                 while !rest.is_empty() {
                     let ch = rest.remove(0);
-                    if let Some(dest) = destination(contact, &ch) {
+                    if let Some(dest) = destination(contact, settings.as_ref(), &ch) {
                         replacement = Some(ChaseMessage {
                             incident_id: f.incident_id,
                             org_code: f.org_code.clone(),

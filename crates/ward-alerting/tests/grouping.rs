@@ -239,6 +239,7 @@ async fn dispatch_scenario(store: Store) {
     let channels = ChannelSet {
         sms: flaky.clone(),
         email: Arc::new(ward_channels::LogChannel),
+        webhook: None,
         mark_uncertain: None,
     };
     let d = Dispatcher::new(

@@ -27,6 +27,8 @@ pub enum SmtpSecurity {
     Starttls,
     /// TLS from the first byte (SMTPS, port 465).
     Implicit,
+    /// No TLS at all: only for a relay on loopback.
+    None,
 }
 
 /// SMTP relay settings.
@@ -158,6 +160,7 @@ impl SmtpChannel {
         let tls = match config.security {
             SmtpSecurity::Starttls => Tls::Required(tls),
             SmtpSecurity::Implicit => Tls::Wrapper(tls),
+            SmtpSecurity::None => Tls::None,
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
             .port(config.port)

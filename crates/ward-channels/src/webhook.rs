@@ -84,11 +84,28 @@ impl WebhookChannel {
         })
     }
 
+    /// Sends `msg` signed with `secret` instead of the channel's own: each contact's webhook
+    /// has its own key, while one channel (one connection pool) serves them all.
+    pub async fn send_with_secret(
+        &self,
+        msg: &OutboundMessage,
+        secret: Option<&str>,
+    ) -> DeliveryOutcome {
+        match &msg.recipient {
+            Recipient::Webhook { url, format } => self.post(url, *format, msg, secret).await,
+            other => DeliveryOutcome::permanent(format!(
+                "the webhook channel cannot deliver to a {} recipient",
+                other.kind_str()
+            )),
+        }
+    }
+
     async fn post(
         &self,
         url: &str,
         format: WebhookFormat,
         msg: &OutboundMessage,
+        secret: Option<&str>,
     ) -> DeliveryOutcome {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return DeliveryOutcome::permanent(format!("webhook URL `{url}` is not http(s)"));
@@ -103,7 +120,7 @@ impl WebhookChannel {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, timestamp.to_string());
-        if let Some(secret) = &self.secret {
+        if let Some(secret) = secret.filter(|s| !s.is_empty()) {
             req = req.header(SIGNATURE_HEADER, sign(secret, timestamp, body.as_bytes()));
         }
         let resp = match req.body(body).send().await {
@@ -146,7 +163,7 @@ impl Channel for WebhookChannel {
     }
     async fn send(&self, msg: &OutboundMessage) -> DeliveryOutcome {
         match &msg.recipient {
-            Recipient::Webhook { url, format } => self.post(url, *format, msg).await,
+            Recipient::Webhook { .. } => self.send_with_secret(msg, self.secret.as_deref()).await,
             other => DeliveryOutcome::permanent(format!(
                 "the webhook channel cannot deliver to a {} recipient",
                 other.kind_str()

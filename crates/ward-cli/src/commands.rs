@@ -75,6 +75,18 @@ pub enum ContactCmd {
         email: Option<String>,
         #[arg(long, default_value = "security_lead")]
         role: String,
+        /// URL that receives the contact's messages as signed JSON (or Teams/Slack posts).
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// json, teams or slack.
+        #[arg(long)]
+        webhook_format: Option<String>,
+        /// HMAC-SHA-256 key the webhook's receiver checks (X-Ward-Signature).
+        #[arg(long)]
+        webhook_secret: Option<String>,
+        /// Channels in order of preference, e.g. webhook,sms,email.
+        #[arg(long, value_delimiter = ',')]
+        channels: Vec<String>,
     },
     /// List an organisation's contacts.
     List { ods_code: String },
@@ -286,11 +298,17 @@ pub async fn run(cmd: &Command, api: &Api, json_mode: bool) -> anyhow::Result<()
             phone,
             email,
             role,
+            webhook_url,
+            webhook_format,
+            webhook_secret,
+            channels,
         }) => {
             let v: Value = api
                 .post(
                     &format!("/api/v1/organisations/{ods_code}/contacts"),
-                    &json!({"name": name, "phone": phone, "email": email, "role": role}),
+                    &json!({"name": name, "phone": phone, "email": email, "role": role,
+                        "webhook_url": webhook_url, "webhook_format": webhook_format,
+                        "webhook_secret": webhook_secret, "channels": channels}),
                 )
                 .await?;
             output(

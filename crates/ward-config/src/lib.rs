@@ -72,6 +72,8 @@ pub struct Config {
     pub incidents: IncidentConfig,
     pub notify: NotifyConfig,
     pub escalation: EscalationConfig,
+    pub smtp: SmtpConfig,
+    pub webhooks: WebhooksConfig,
     pub pseudonymise: PseudonymiseConfig,
     pub advisories: AdvisoryConfig,
     pub syslog: SyslogConfig,
@@ -94,6 +96,8 @@ impl Default for Config {
             incidents: IncidentConfig::default(),
             notify: NotifyConfig::default(),
             escalation: EscalationConfig::default(),
+            smtp: SmtpConfig::default(),
+            webhooks: WebhooksConfig::default(),
             pseudonymise: PseudonymiseConfig::default(),
             advisories: AdvisoryConfig::default(),
             syslog: SyslogConfig::default(),
@@ -265,6 +269,8 @@ pub struct NotifyConfig {
     pub max_attempts: u32,
     /// How often received texts are read for `ACK INC-…` replies (GOV.UK Notify only).
     pub inbound_poll_ms: u64,
+    /// `notify` (default: e-mail through the provider above) or `smtp` (through `[smtp]`).
+    pub email_via: String,
 }
 
 impl Default for NotifyConfig {
@@ -278,6 +284,7 @@ impl Default for NotifyConfig {
             poll_interval_ms: 1000,
             max_attempts: 8,
             inbound_poll_ms: 30_000,
+            email_via: "notify".into(),
         }
     }
 }
@@ -306,6 +313,58 @@ impl Default for EscalationConfig {
             ack_link_ttl_secs: 86_400,
             delivery_deadline_secs: 900,
             callback_token: None,
+        }
+    }
+}
+
+/// An SMTP relay for e-mail (used when `notify.email_via = "smtp"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    pub port: u16,
+    /// `starttls` (required, never falls back), `tls` (implicit, port 465) or `none`
+    /// (loopback relays only).
+    pub security: String,
+    /// `From:` mailbox, e.g. `ward alerts <alerts@ward.example>`.
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// PEM file of an extra CA to trust (an internal relay's).
+    pub ca_file: Option<PathBuf>,
+    pub pool_size: u32,
+    pub timeout_ms: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: None,
+            port: 587,
+            security: "starttls".into(),
+            from: "ward alerts <alerts@ward.invalid>".into(),
+            username: None,
+            password: None,
+            ca_file: None,
+            pool_size: 4,
+            timeout_ms: 15_000,
+        }
+    }
+}
+
+/// Contacts' webhooks (URL, format and secret are per contact).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    pub enabled: bool,
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            enabled: true,
+            timeout_ms: 10_000,
         }
     }
 }
@@ -605,6 +664,26 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "eventlog.engine = {:?}; expected \"embedded\" or \"jetstream\"",
                 self.eventlog.engine
+            )));
+        }
+        match self.notify.email_via.as_str() {
+            "notify" => {}
+            "smtp" if self.smtp.host.is_some() => {}
+            "smtp" => {
+                return Err(ConfigError::Invalid(
+                    "notify.email_via = \"smtp\" needs smtp.host".into(),
+                ))
+            }
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "notify.email_via = {other:?}; expected \"notify\" or \"smtp\""
+                )))
+            }
+        }
+        if !matches!(self.smtp.security.as_str(), "starttls" | "tls" | "none") {
+            return Err(ConfigError::Invalid(format!(
+                "smtp.security = {:?}; expected \"starttls\", \"tls\" or \"none\"",
+                self.smtp.security
             )));
         }
         if self.notify.provider == "govuk_notify" && self.notify.api_key.is_none() {

@@ -18,6 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub mod advisory;
+pub mod channels;
 pub mod clock;
 pub mod escalation;
 pub mod records;

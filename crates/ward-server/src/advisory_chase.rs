@@ -86,11 +86,30 @@ impl AdvisoryChase {
         for (advisory, recipients) in self.store.open_advisory_recipients().await? {
             let d = advisory.deadlines.unwrap_or_default();
             for r in &recipients {
+                // Where the member's escalation policy chases the advisory, the chase owns the
+                // announcement and the acknowledgement; later steps stay reminders.
+                let chased = crate::advisory_escalation::sync(
+                    &self.store,
+                    &advisory,
+                    r,
+                    &self.public_url,
+                    now,
+                )
+                .await?
+                    != crate::advisory_escalation::Outcome::NoPolicy;
                 let mut wanted: Vec<Wanted> = Vec::new();
-                if r.acknowledged_at.is_none() && r.responded_at.is_none() {
+                if r.acknowledged_at.is_none() && r.responded_at.is_none() && !chased {
                     wanted.push(Wanted::Notice);
                 }
-                wanted.extend(chase_plan(r, &d, now).into_iter().map(Wanted::Reminder));
+                wanted.extend(
+                    chase_plan(r, &d, now)
+                        .into_iter()
+                        .filter(|rem| {
+                            !chased
+                                || crate::advisory_escalation::reminder_wanted_when_chased(rem.step)
+                        })
+                        .map(Wanted::Reminder),
+                );
                 if wanted.is_empty() {
                     continue;
                 }

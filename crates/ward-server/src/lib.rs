@@ -25,8 +25,10 @@
 //! ```
 
 pub mod advisory_chase;
+pub mod advisory_escalation;
 pub mod api;
 pub mod auth;
+pub mod channel_config;
 pub mod error;
 pub mod escalation;
 pub mod intake;
@@ -306,6 +308,7 @@ fn channels(cfg: &Config) -> Result<(ChannelSet, Option<NotifyClient>), ServerEr
     let channels = ChannelSet {
         sms: Arc::new(NotifySms(client.clone())),
         email: Arc::new(NotifyEmail(client.clone())),
+        webhook: None,
         mark_uncertain: Some(Arc::new(move |reference: &str| {
             uncertain.mark_uncertain(reference)
         })),
@@ -455,7 +458,8 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let (channel_set, notify_client) = channels(&cfg)?;
+    let (mut channel_set, notify_client) = channels(&cfg)?;
+    channel_config::configure(&cfg, &mut channel_set)?;
     let dispatcher = Dispatcher::new(
         store.clone(),
         channel_set,

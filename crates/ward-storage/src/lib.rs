@@ -22,6 +22,7 @@
 //! ```
 
 mod advisories;
+mod contact_channels;
 mod escalation;
 pub mod intel;
 mod scan;

@@ -675,10 +675,23 @@ async fn ack_by_link_inner(state: &AppState, token: &str) -> ApiResult<Response>
             Err(e) => return Err(e.into()),
         }
     }
-    state
-        .store
-        .acknowledge_chases(&claim.kind, claim.target_id, &actor, now)
-        .await?;
+    if claim.kind == "advisory" {
+        // Each recipient organisation acknowledges an advisory for itself: the link ends only
+        // the chase at the contact's organisation.
+        for c in state.store.chases_of("advisory", claim.target_id).await? {
+            if c.org_code == contact.org_code.as_str() {
+                state
+                    .store
+                    .end_chase(c.id, "acknowledged", &actor, now)
+                    .await?;
+            }
+        }
+    } else {
+        state
+            .store
+            .acknowledge_chases(&claim.kind, claim.target_id, &actor, now)
+            .await?;
+    }
     count(
         state,
         "ward_acknowledgements_total",

@@ -179,6 +179,15 @@ pub struct CreateContact {
     /// e.g. security_lead, deputy, director, on_call.
     #[serde(default = "default_contact_role")]
     pub role: String,
+    /// http(s) URL that receives the contact's messages (see `PUT /api/v1/contacts/{id}/channels`).
+    pub webhook_url: Option<String>,
+    /// `json` (default), `teams` or `slack`.
+    pub webhook_format: Option<String>,
+    /// HMAC-SHA-256 key of the webhook's signatures.
+    pub webhook_secret: Option<String>,
+    /// Channel names in order of preference, e.g. `["webhook", "sms", "email"]`.
+    #[serde(default)]
+    pub channels: Vec<String>,
 }
 
 fn default_contact_role() -> String {
@@ -225,6 +234,16 @@ pub async fn create_contact(
             ));
         }
     }
+    // Checked before the contact exists, so a bad webhook leaves no half-made contact.
+    let wanted = super::contact_channels::SetContactChannels {
+        webhook_url: req.webhook_url,
+        webhook_format: req.webhook_format,
+        webhook_secret: req.webhook_secret,
+        channels: req.channels,
+    };
+    let channels = (!wanted.is_empty())
+        .then(|| wanted.validate(0))
+        .transpose()?;
     let contact = state
         .store
         .add_contact(
@@ -237,6 +256,10 @@ pub async fn create_contact(
             },
         )
         .await?;
+    if let Some(mut ch) = channels {
+        ch.contact_id = contact.id;
+        state.store.set_contact_channels(&ch).await?;
+    }
     Ok((StatusCode::CREATED, Json(contact)))
 }
 

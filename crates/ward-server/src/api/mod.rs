@@ -2,6 +2,8 @@
 //! these routes.
 
 pub mod advisories;
+pub mod advisory_chases;
+pub mod contact_channels;
 pub mod escalation;
 pub mod estate;
 pub mod events;
@@ -65,4 +67,6 @@ pub fn router() -> Router<AppState> {
         .merge(scan::routes())
         .merge(estate::routes())
         .merge(intel::routes())
+        .merge(contact_channels::routes())
+        .merge(advisory_chases::routes())
 }

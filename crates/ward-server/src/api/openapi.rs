@@ -78,5 +78,7 @@ pub struct ApiDoc;
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.merge(<super::advisories::AdvisoriesDoc as OpenApi>::openapi());
+    doc.merge(<super::contact_channels::ContactChannelsDoc as OpenApi>::openapi());
+    doc.merge(<super::advisory_chases::AdvisoryChasesDoc as OpenApi>::openapi());
     Json(doc)
 }
