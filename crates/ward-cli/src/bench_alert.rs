@@ -34,6 +34,10 @@ pub struct LatencyArgs {
     /// Skip the latency measurement (drain only).
     #[arg(long)]
     pub no_latency: bool,
+    /// Stages switched off for the latency run, to see what the alert path waits for:
+    /// `search` (the event index) and/or `intel` (live indicator matching).
+    #[arg(long, value_delimiter = ',', value_parser = ["search", "intel"])]
+    pub without: Vec<String>,
 }
 
 /// What the latency run measured.
@@ -153,6 +157,13 @@ pub async fn latency(args: &LatencyArgs) -> anyhow::Result<LatencyReport> {
         Some(ward_notify_standin::config::defaults::SMS_TEMPLATE_ID.to_string());
     cfg.notify.email_template_id =
         Some(ward_notify_standin::config::defaults::EMAIL_TEMPLATE_ID.to_string());
+    for stage in &args.without {
+        match stage.as_str() {
+            "search" => cfg.search.enabled = false,
+            "intel" => cfg.intel.live_matching = false,
+            _ => {}
+        }
+    }
     let server = ward_server::start(cfg).await?;
     let store = server.state.store.clone();
     let probe_org: OdsCode = "BENCHP".parse()?;

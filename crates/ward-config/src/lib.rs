@@ -590,6 +590,10 @@ pub struct SearchConfig {
     pub prune_interval_secs: u64,
     /// Most candidate records one free-text search reads before answering with a cursor.
     pub text_scan_limit: usize,
+    /// Where the index lives. Empty: its own SQLite file `<data_dir>/search.db` when the state
+    /// is on SQLite (so indexing never holds the write lock that alerting needs), the state's
+    /// own database when that is PostgreSQL.
+    pub database_url: String,
 }
 
 impl Default for SearchConfig {
@@ -601,6 +605,7 @@ impl Default for SearchConfig {
             retention_days_by_org: std::collections::BTreeMap::new(),
             prune_interval_secs: 3600,
             text_scan_limit: 50_000,
+            database_url: String::new(),
         }
     }
 }
@@ -743,6 +748,22 @@ impl Config {
             )
         } else {
             self.database.url.clone()
+        }
+    }
+
+    /// The search index's database URL in force (see [`SearchConfig::database_url`]).
+    pub fn search_database_url(&self) -> String {
+        if !self.search.database_url.is_empty() {
+            return self.search.database_url.clone();
+        }
+        let main = self.database_url();
+        if main.starts_with("sqlite:") {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("search.db").display()
+            )
+        } else {
+            main
         }
     }
 

@@ -197,6 +197,7 @@ impl RunningServer {
             let _ = t.await;
         }
         self.state.store.close().await;
+        self.state.search_index.close().await;
         self.engine.close();
     }
 
@@ -414,6 +415,12 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
     let log = log_engine.log();
     let store = Store::connect(&cfg.database_url(), cfg.database.max_connections).await?;
     let admin_token = bootstrap_admin(&store, &data_dir).await?;
+    let search_url = cfg.search_database_url();
+    let search_index = if search_url == cfg.database_url() {
+        store.clone()
+    } else {
+        Store::connect(&search_url, cfg.database.max_connections).await?
+    };
     let (engine, rule_errors) = if cfg.detection.enabled {
         let cfg2 = cfg.clone();
         tokio::task::spawn_blocking(move || load_rules(&cfg2))
@@ -500,6 +507,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
     let state = AppState::new(Inner {
         cfg: cfg.clone(),
         store: store.clone(),
+        search_index: search_index.clone(),
         log: log.clone(),
         ingestor,
         registry: registry.clone(),
@@ -553,7 +561,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer, ServerError> {
         tasks.push(tokio::spawn(consumer.run(shutdown_rx.clone())));
     }
     if cfg.search.enabled {
-        let index: Arc<dyn ward_storage::EventIndex> = Arc::new(store.clone());
+        let index: Arc<dyn ward_storage::EventIndex> = Arc::new(search_index.clone());
         let consumer = search::IndexConsumer {
             index: index.clone(),
             log: log.clone(),

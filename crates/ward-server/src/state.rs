@@ -15,6 +15,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub cfg: Config,
     pub store: Store,
+    /// The event search index: its own database on SQLite, the state's on PostgreSQL.
+    pub search_index: Store,
     /// The durable event log: the embedded engine or JetStream (`eventlog.engine`).
     pub log: Arc<dyn EventLog>,
     pub ingestor: Ingestor,

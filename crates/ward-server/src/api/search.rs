@@ -196,7 +196,7 @@ pub async fn run_search(
         cursor,
         text_scan_limit: state.cfg.search.text_scan_limit,
     };
-    let page = state.store.search(&q).await?;
+    let page = state.search_index.search(&q).await?;
     Ok(SearchResponse {
         from,
         to,
@@ -267,7 +267,7 @@ pub async fn retro_search(
         .map(|o| (o.kind, o.value))
         .collect();
     let hits = state
-        .store
+        .search_index
         .retro_search(
             &pairs,
             req.days.unwrap_or(30),
