@@ -86,13 +86,21 @@ fn a_ten_minute_notify_outage_delays_but_neither_loses_nor_repeats_and_escalatio
         let n = retryable_attempts(&all_notes(&rig));
         (n > 0).then_some(n)
     });
-    for (phase, advance) in [("429", 181), ("timeout", 181)] {
-        s.advance(Duration::from_secs(advance));
-        seen = eventually(60, phase, || {
-            let n = retryable_attempts(&all_notes(&rig));
-            (n > seen).then_some(n)
-        });
-    }
+    // Into the 429 phase: wait until an attempt has actually met it (a retry already in flight
+    // when the clock moved may still report the 503 phase, so a count alone is not enough).
+    s.advance(Duration::from_secs(181));
+    eventually(60, "an attempt refused with 429", || {
+        attempt_details(&all_notes(&rig))
+            .iter()
+            .any(|d| d.contains("RateLimitError"))
+            .then_some(())
+    });
+    seen = retryable_attempts(&all_notes(&rig)).max(seen);
+    s.advance(Duration::from_secs(181));
+    eventually(60, "timeout", || {
+        let n = retryable_attempts(&all_notes(&rig));
+        (n > seen).then_some(n)
+    });
     assert!(
         all_notes(&rig).iter().all(|n| n["status"] != "sent"),
         "nothing got through during the outage"
@@ -106,11 +114,7 @@ fn a_ten_minute_notify_outage_delays_but_neither_loses_nor_repeats_and_escalatio
     // the two escalation steps.
     assert_eq!(notes.len(), 5, "{notes:?}");
     assert_each_sent_once(&rig, &notes);
-    let details: Vec<String> = notes
-        .iter()
-        .flat_map(|n| n["attempt_log"].as_array().cloned().unwrap_or_default())
-        .filter_map(|a| a["detail"].as_str().map(str::to_string))
-        .collect();
+    let details = attempt_details(&notes);
     for needle in ["503", "RateLimitError"] {
         assert!(
             details.iter().any(|d| d.contains(needle)),
@@ -195,4 +199,12 @@ fn kill_9_during_an_escalation_loses_no_step_and_sends_none_twice() {
     assert_eq!(chase_notes(w, inc).len(), 6);
     assert_each_sent_once(&rig, &notes);
     rig.finish();
+}
+
+fn attempt_details(notes: &[serde_json::Value]) -> Vec<String> {
+    notes
+        .iter()
+        .flat_map(|n| n["attempt_log"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["detail"].as_str().map(str::to_string))
+        .collect()
 }
