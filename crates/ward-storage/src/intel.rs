@@ -582,7 +582,7 @@ impl Store {
             let a = &it.access;
             let labels = serde_json::to_string(&it.labels)
                 .map_err(|e| StoreError::Invalid(format!("labels of {}: {e}", it.indicator_id)))?;
-            match existing {
+            let write = match existing {
                 Some(r) => {
                     let same = r.try_get::<i64, _>("valid_from")? == it.valid_from
                         && r.try_get::<Option<i64>, _>("valid_until")? == it.valid_until
@@ -596,74 +596,49 @@ impl Store {
                         counts.unchanged += 1;
                         continue;
                     }
-                    sqlx::query(
-                        "UPDATE intel_indicators SET name = $4, description = $5, labels = $6, owner_org = $7, tlp = $8, \
+                    counts.updated += 1;
+                    "UPDATE intel_indicators SET name = $4, description = $5, labels = $6, owner_org = $7, tlp = $8, \
                          distribution = $9, sharing_group = $10, eff_distribution = $11, community = $12, connected = $13, \
                          confidence = $14, valid_from = $15, valid_until = $16, source = $17, \
                          last_seen = CASE WHEN last_seen IS NULL OR last_seen < $18 THEN $18 ELSE last_seen END, \
                          sightings = sightings + $19, false_positives = false_positives + $20, date_added = $21, updated_at = $22 \
-                         WHERE indicator_id = $1 AND kind = $2 AND value = $3",
-                    )
-                    .bind(&it.indicator_id)
-                    .bind(&it.kind)
-                    .bind(&it.value)
-                    .bind(it.name.clone())
-                    .bind(it.description.clone())
-                    .bind(labels)
-                    .bind(&a.owner_org)
-                    .bind(a.tlp)
-                    .bind(a.distribution)
-                    .bind(a.sharing_group)
-                    .bind(a.eff_distribution)
-                    .bind(&a.community)
-                    .bind(connected_text(&a.connected))
-                    .bind(it.confidence)
-                    .bind(it.valid_from)
-                    .bind(it.valid_until)
-                    .bind(&it.source)
-                    .bind(it.last_seen)
-                    .bind(it.sightings)
-                    .bind(it.false_positives)
-                    .bind(added)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    counts.updated += 1;
-                    counts.changed.push(pos);
+                         WHERE indicator_id = $1 AND kind = $2 AND value = $3".to_string()
                 }
                 None => {
-                    sqlx::query(&format!(
+                    counts.added += 1;
+                    format!(
                         "INSERT INTO intel_indicators ({INDICATOR_COLS}) VALUES \
                          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
-                    ))
-                    .bind(&it.indicator_id)
-                    .bind(&it.kind)
-                    .bind(&it.value)
-                    .bind(it.name.clone())
-                    .bind(it.description.clone())
-                    .bind(labels)
-                    .bind(&a.owner_org)
-                    .bind(a.tlp)
-                    .bind(a.distribution)
-                    .bind(a.sharing_group)
-                    .bind(a.eff_distribution)
-                    .bind(&a.community)
-                    .bind(connected_text(&a.connected))
-                    .bind(it.confidence)
-                    .bind(it.valid_from)
-                    .bind(it.valid_until)
-                    .bind(&it.source)
-                    .bind(it.last_seen)
-                    .bind(it.sightings)
-                    .bind(it.false_positives)
-                    .bind(added)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    counts.added += 1;
-                    counts.changed.push(pos);
+                    )
                 }
-            }
+            };
+            // The same 22 values in the same order for both: columns 1–3 identify the row.
+            sqlx::query(&write)
+                .bind(&it.indicator_id)
+                .bind(&it.kind)
+                .bind(&it.value)
+                .bind(it.name.clone())
+                .bind(it.description.clone())
+                .bind(labels)
+                .bind(&a.owner_org)
+                .bind(a.tlp)
+                .bind(a.distribution)
+                .bind(a.sharing_group)
+                .bind(a.eff_distribution)
+                .bind(&a.community)
+                .bind(connected_text(&a.connected))
+                .bind(it.confidence)
+                .bind(it.valid_from)
+                .bind(it.valid_until)
+                .bind(&it.source)
+                .bind(it.last_seen)
+                .bind(it.sightings)
+                .bind(it.false_positives)
+                .bind(added)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            counts.changed.push(pos);
             added += 1;
         }
         tx.commit().await?;
