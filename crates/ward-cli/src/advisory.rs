@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::Api;
@@ -394,12 +395,8 @@ pub async fn run(cmd: &AdvisoryCmd, api: &Api, json_mode: bool) -> anyhow::Resul
         }
         AdvisoryCmd::Compliance { id, csv } => {
             if *csv {
-                let text = api
-                    .get_text(&format!(
-                        "/api/v1/advisories/{}/compliance.csv",
-                        path_id(id)
-                    ))
-                    .await?;
+                let path = format!("/api/v1/advisories/{}/compliance.csv", path_id(id));
+                let text = api.raw(Method::GET, &path, None, None).await?;
                 print!("{text}");
                 return Ok(());
             }

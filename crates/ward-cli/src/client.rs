@@ -126,24 +126,6 @@ impl Api {
         self.request(Method::GET, path, None).await
     }
 
-    /// GETs a non-JSON body (e.g. CSV) as text.
-    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach ward at {}", self.base))?;
-        if !resp.status().is_success() {
-            return decode::<Value>(resp, &Method::GET, path)
-                .await
-                .map(|_| String::new());
-        }
-        Ok(resp.text().await?)
-    }
-
     pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> anyhow::Result<T> {
         self.request(Method::POST, path, Some(body)).await
     }
